@@ -1,0 +1,205 @@
+//! What every server step does the same way at start-up: options, the listening socket,
+//! saying where it listens, and turning errors into one clear line.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The options every server step shares. Flatten them into a step's own options:
+///
+/// ```
+/// #[derive(clap::Parser)]
+/// struct Options {
+///     #[command(flatten)]
+///     listen: protocol::cli::ListenArgs,
+/// }
+/// ```
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// Address to listen on. The default, loopback, lets only this machine connect.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub addr: IpAddr,
+
+    /// Port to listen on [default: 70NN for step NN]; 0 lets the system pick a free one.
+    #[arg(long, short)]
+    pub port: Option<u16>,
+
+    /// Print start-up and summary lines only, not a line per caller (for load tests).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ListenArgs {
+    /// The address to bind, using `default_port` unless `--port` was given.
+    pub fn socket_addr(&self, default_port: u16) -> SocketAddr {
+        SocketAddr::new(self.addr, self.port.unwrap_or(default_port))
+    }
+
+    /// A logger that honours `--quiet`.
+    pub fn log(&self) -> Log {
+        Log { quiet: self.quiet }
+    }
+}
+
+/// Prints per-caller events unless `--quiet` was given. Copy it into every thread or task.
+#[derive(Debug, Clone, Copy)]
+pub struct Log {
+    quiet: bool,
+}
+
+impl Log {
+    /// Print one line about a caller (connected, hung up, refused, ...).
+    pub fn event(&self, line: fmt::Arguments<'_>) {
+        if !self.quiet {
+            println!("{line}");
+        }
+    }
+}
+
+/// How many connections may wait in the kernel for `accept`. The standard library uses 128;
+/// a thousand callers dialling at once would overflow that and see connection delays.
+pub const BACKLOG: i32 = 1024;
+
+/// Open a listening TCP socket, explaining the usual failures in words.
+///
+/// `SO_REUSEADDR` is set so a step restarted right after it stopped can bind its port again
+/// (otherwise old connections in TIME_WAIT hold it for a minute).
+pub fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    open(addr, false)
+}
+
+/// Like [`listen`], but several processes or threads may each open the same port: the kernel
+/// spreads new connections across them (`SO_REUSEPORT`, how nginx uses several workers).
+#[cfg(unix)]
+pub fn listen_shared(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    open(addr, true)
+}
+
+fn open(addr: SocketAddr, shared: bool) -> anyhow::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("cannot create a socket")?;
+    socket
+        .set_reuse_address(true)
+        .context("cannot set SO_REUSEADDR")?;
+    #[cfg(unix)]
+    if shared {
+        socket
+            .set_reuse_port(true)
+            .context("cannot set SO_REUSEPORT")?;
+    }
+    #[cfg(not(unix))]
+    let _ = shared;
+    socket
+        .bind(&addr.into())
+        .map_err(|err| explain_bind_error(addr, err))?;
+    socket
+        .listen(BACKLOG)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(socket.into())
+}
+
+fn explain_bind_error(addr: SocketAddr, err: io::Error) -> anyhow::Error {
+    let port = addr.port();
+    let why = match err.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "port {port} is already in use (is another step still running?); \
+             pick another with --port, or --port 0 for any free port"
+        ),
+        io::ErrorKind::AddrNotAvailable => {
+            format!("{} is not an address of this machine", addr.ip())
+        }
+        io::ErrorKind::PermissionDenied => {
+            format!("not allowed to use port {port} (ports below 1024 need root)")
+        }
+        _ => err.to_string(),
+    };
+    anyhow::anyhow!("cannot listen on {addr}: {why}")
+}
+
+/// Say where we listen and how to talk to us. Tests and the benchmark find the port in the
+/// `listening on` line, so keep that wording.
+pub fn announce(step: &str, addr: SocketAddr) {
+    println!("{step}: listening on {addr}");
+    println!(
+        "{step}: try `nc {} {}` and type a line, `/lookup 2000 weather` or `/quit`",
+        addr.ip(),
+        addr.port()
+    );
+}
+
+/// Run a step's real `main`, turning an error into one line on stderr and exit code 1,
+/// instead of a panic message or a backtrace.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     protocol::cli::run(|| {
+///         // ... the step ...
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn run(step: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match step() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether an `accept` error is the kind a server should log and survive.
+///
+/// Running out of file descriptors (`EMFILE`/`ENFILE`), a connection reset before we accepted
+/// it, or an interrupted call all concern one caller, not the server. A server that exits on
+/// them lets one bad moment take everyone down.
+pub fn accept_error_is_transient(err: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | TimedOut
+    ) {
+        return true;
+    }
+    is_out_of_descriptors(err)
+}
+
+/// `EMFILE` (this process is out of descriptors) or `ENFILE` (the whole system is).
+pub fn is_out_of_descriptors(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = err;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_port_is_explained() {
+        let first = listen("127.0.0.1:0".parse().expect("addr")).expect("first bind");
+        let addr = first.local_addr().expect("addr");
+        let err = listen(addr).expect_err("second bind must fail");
+        let text = format!("{err:#}");
+        assert!(text.contains("already in use"), "{text}");
+        assert!(text.contains("--port"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn shared_listeners_may_share_a_port() {
+        let first = listen_shared("127.0.0.1:0".parse().expect("addr")).expect("first");
+        let addr = first.local_addr().expect("addr");
+        listen_shared(addr).expect("second listener on the same port");
+    }
+}
