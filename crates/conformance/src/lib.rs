@@ -1,0 +1,138 @@
+//! # Conformance: one test suite for every step
+//!
+//! Every server step speaks the same [protocol], so one set of black-box checks can judge them
+//! all. Each check in [`checks`] takes the address of a running server and behaves like a
+//! client (or a crowd of them): it sends bytes over a real loopback socket and reads what comes
+//! back. Nothing is mocked.
+//!
+//! A step's `tests/conformance.rs` turns the whole list into one `#[test]` per check:
+//!
+//! ```ignore
+//! conformance::suite! {
+//!     binary: env!("CARGO_BIN_EXE_01-blocking-echo"),
+//!     args: [],
+//!     // Checks this step is *meant* to fail: the test asserts that they fail.
+//!     lessons: [concurrent_clients, overlapping_lookups],
+//! }
+//! ```
+//!
+//! Each test starts its own server on port 0 (so tests run in parallel and never fight over a
+//! port), runs one check with its own deadlines, and kills the server afterwards. To run a step
+//! twice with different options, put each `suite!` in its own `mod`.
+//!
+//! A *lesson* is a check a step fails on purpose: step 01 cannot talk to two callers at once,
+//! and that is the point of step 01. Listing a check under `lessons` makes its test pass only
+//! if the check fails, so the lesson stays true as the code changes.
+
+pub mod checks;
+mod client;
+mod server;
+
+pub use client::Client;
+pub use server::Server;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long any one check may run before the harness gives up on it.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A check: drive the server at this address, return `Err` with a reason if it misbehaved.
+pub type Check = fn(std::net::SocketAddr) -> anyhow::Result<()>;
+
+/// The names of all checks, in the order a student would read them.
+pub const ALL_CHECKS: &[&str] = &[
+    "echo",
+    "several_lines_in_one_write",
+    "line_split_over_many_writes",
+    "crlf",
+    "lookup_reply_and_order",
+    "quit",
+    "unknown_command",
+    "overlong_line",
+    "invalid_utf8",
+    "reset_mid_line",
+    "sequential_clients",
+    "concurrent_clients",
+    "overlapping_lookups",
+    "thousand_concurrent_lookups",
+    "never_reading_client",
+    "slow_client",
+];
+
+/// Start `binary` with `args`, run one check against it, and assert the outcome: success, or
+/// failure when the check is one of the step's `lessons`. Used by [`suite!`].
+pub fn run(binary: &str, args: &[&str], lessons: &[&str], name: &str, check: Check) {
+    let server = match Server::start(binary, args) {
+        Ok(server) => server,
+        Err(err) => panic!("could not start {binary}: {err:#}"),
+    };
+    let addr = server.addr();
+    let (done, outcome) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(check(addr));
+    });
+    let result = outcome.recv_timeout(CHECK_TIMEOUT).unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "the check itself hung for {CHECK_TIMEOUT:?}"
+        ))
+    });
+    let expected_to_fail = lessons.contains(&name);
+    match (result, expected_to_fail) {
+        (Ok(()), false) => {}
+        (Err(why), true) => {
+            println!("{name}: failed as this step's lesson says it must: {why:#}");
+        }
+        (Ok(()), true) => panic!(
+            "{name} passed, but this step is meant to fail it (it is listed under `lessons`). \
+             Did the step stop teaching its lesson?"
+        ),
+        (Err(why), false) => panic!(
+            "{name} failed: {why:#}\n--- server output (last lines) ---\n{}",
+            server.output_tail(30)
+        ),
+    }
+}
+
+/// One `#[test]` per conformance check against a step's binary. See the crate docs.
+#[macro_export]
+macro_rules! suite {
+    (
+        binary: $binary:expr,
+        args: [$($arg:expr),* $(,)?],
+        lessons: [$($lesson:ident),* $(,)?] $(,)?
+    ) => {
+        const BINARY: &str = $binary;
+        const ARGS: &[&str] = &[$($arg),*];
+        const LESSONS: &[&str] = &[$(stringify!($lesson)),*];
+        // A misspelt lesson name is a compile error, not a silently passing test.
+        const _: &[$crate::Check] = &[$($crate::checks::$lesson),*];
+
+        $crate::suite!(@tests
+            echo,
+            several_lines_in_one_write,
+            line_split_over_many_writes,
+            crlf,
+            lookup_reply_and_order,
+            quit,
+            unknown_command,
+            overlong_line,
+            invalid_utf8,
+            reset_mid_line,
+            sequential_clients,
+            concurrent_clients,
+            overlapping_lookups,
+            thousand_concurrent_lookups,
+            never_reading_client,
+            slow_client
+        );
+    };
+    (@tests $($check:ident),*) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::run(BINARY, ARGS, LESSONS, stringify!($check), $crate::checks::$check);
+            }
+        )*
+    };
+}

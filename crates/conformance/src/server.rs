@@ -1,0 +1,165 @@
+//! Starting a step as a child process and finding the port it chose.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// How long a step may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A server step running as our child, on a port the system picked. Killed when dropped.
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Run `binary --port 0 --quiet ARGS...` and wait until it says where it listens.
+    ///
+    /// Its stdout and stderr are drained by background threads for its whole life: a child
+    /// whose pipe fills up would block on its next `println!`, and look hung.
+    pub fn start(binary: &str, args: &[&str]) -> anyhow::Result<Server> {
+        let mut child = Command::new(binary)
+            .args(["--port", "0", "--quiet"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {binary}"))?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (found, listening) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            drain(stdout, output.clone(), Some(found));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            drain(stderr, output.clone(), None);
+        }
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            output,
+        };
+        match listening.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => server.addr = addr,
+            Err(_) => bail!(
+                "{binary} did not print a `listening on ADDR` line within {START_TIMEOUT:?}; \
+                 it printed:\n{}",
+                server.output_tail(20)
+            ),
+        }
+        Ok(server)
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the server printed so far, stdout and stderr interleaved, one entry a line.
+    pub fn output(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default()
+    }
+
+    /// The last `n` lines of output, joined, for failure messages.
+    pub fn output_tail(&self, n: usize) -> String {
+        let lines = self.output();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Wait until some output line contains `needle`, up to `timeout`.
+    pub fn wait_for_output(&self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.output().into_iter().find(|l| l.contains(needle)) {
+                return Ok(line);
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!(
+                    "the server never printed {needle:?} within {timeout:?}; it printed:\n{}",
+                    self.output_tail(20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the server process has exited (crashed, or quit).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Our own child, ended by its handle (its pid), never by name.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn drain(
+    pipe: impl Read + Send + 'static,
+    output: Arc<Mutex<Vec<String>>>,
+    found: Option<mpsc::Sender<SocketAddr>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if let Some(found) = &found
+                && let Some(addr) = listening_addr(&line)
+            {
+                let _ = found.send(addr);
+            }
+            if let Ok(mut lines) = output.lock() {
+                // Keep memory bounded even for a chatty server.
+                if lines.len() >= 10_000 {
+                    lines.drain(..5_000);
+                }
+                lines.push(line);
+            }
+        }
+    });
+}
+
+/// Find `ADDR` in a line like `05-epoll: listening on 127.0.0.1:40123`.
+pub(crate) fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.split("listening on ").nth(1)?;
+    rest.split_whitespace()
+        .next()?
+        .trim_end_matches([',', '.'])
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_addr;
+
+    #[test]
+    fn finds_the_address_in_the_announcement() {
+        assert_eq!(
+            listening_addr("05-epoll: listening on 127.0.0.1:40123"),
+            Some("127.0.0.1:40123".parse().expect("addr"))
+        );
+        assert_eq!(
+            listening_addr("worker 2 listening on [::1]:7005, shared"),
+            Some("[::1]:7005".parse().expect("addr"))
+        );
+        assert_eq!(listening_addr("nothing here"), None);
+    }
+}
