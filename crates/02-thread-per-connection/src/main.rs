@@ -1,0 +1,186 @@
+//! # Step 02: a pool of operators (one thread per call)
+//!
+//! Step 01 had one operator. Here we hire more: each operator is an OS thread running the very
+//! same blocking routine, [`answer_call`]. While one operator waits on a caller or walks across
+//! the building for a look-up, the others keep answering.
+//!
+//! Two ways to staff the exchange:
+//! - `--pool 10` (the default): ten operators share a queue of ringing lines. Callers beyond
+//!   ten wait in the queue until an operator is free.
+//! - `--unbounded`: hire a new operator (spawn a thread) for every caller. Nobody waits in a
+//!   queue; instead every caller costs a thread, and threads are not free (step 03).
+//!
+//! ## Try it
+//! ```text
+//! cargo run --bin 02-thread-per-connection            # ten operators
+//! nc 127.0.0.1 7002                                    # open several of these
+//! ```
+//! Short calls are fine: ten operators serve a hundred callers who each say one line. Now make
+//! every call slow: if 100 callers each ask `/lookup 1000`, ten operators need ten seconds,
+//! because each operator just stands there during each look-up. Watch the status line: all
+//! operators busy, callers piling up in the queue.
+//! (`cargo run --bin loadgen -- --target 127.0.0.1:7002 --conns 100 --mode lookup` does it.)
+//!
+//! "Just add more people?" `--unbounded` does, and step 03 shows how far that goes.
+
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use protocol::cli::{self, ListenArgs, Log};
+use step01_blocking_echo::answer_call;
+
+const NAME: &str = "02-thread-per-connection";
+
+/// Step 02 of the C10K course: a pool of operator threads, each answering one caller at a time.
+///
+/// With the default pool of ten, an eleventh caller waits in the queue until an operator is
+/// free. --unbounded starts a thread for every caller instead.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// How many operator threads answer calls; further callers queue until one is free.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10_000),
+          conflicts_with = "unbounded")]
+    pool: u16,
+
+    /// Start a new operator thread for every caller instead of keeping a fixed pool.
+    #[arg(long)]
+    unbounded: bool,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options = Options::parse();
+        let log = options.listen.log();
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = cli::listen(options.listen.socket_addr(7002))?;
+        cli::announce(NAME, listener.local_addr()?);
+
+        let switchboard = Arc::new(Switchboard::default());
+        spawn_status_reporter(switchboard.clone());
+
+        // Either way, ringing lines go to `route`; the two staffing plans differ in where.
+        let route: Box<dyn Fn(TcpStream)> = if options.unbounded {
+            println!("{NAME}: a new operator (thread) for every caller");
+            let switchboard = switchboard.clone();
+            Box::new(move |stream| hire_operator_for(stream, &switchboard, log))
+        } else {
+            println!(
+                "{NAME}: {} operators; further callers wait in a queue",
+                options.pool
+            );
+            let (ring, queue) = mpsc::channel();
+            let queue = Arc::new(Mutex::new(queue));
+            for id in 1..=options.pool {
+                let (queue, switchboard) = (queue.clone(), switchboard.clone());
+                thread::Builder::new()
+                    .name(format!("operator {id}"))
+                    .spawn(move || operator(&queue, &switchboard, log))?;
+            }
+            let switchboard = switchboard.clone();
+            Box::new(move |stream| {
+                switchboard.waiting.fetch_add(1, Ordering::Relaxed);
+                // Only fails if every operator is gone, which would be a bug above.
+                if ring.send(stream).is_err() {
+                    switchboard.waiting.fetch_sub(1, Ordering::Relaxed);
+                    eprintln!("{NAME}: no operator is left to take calls");
+                }
+            })
+        };
+
+        loop {
+            match listener.accept() {
+                Ok((stream, caller)) => {
+                    log.event(format_args!("{caller}: ringing"));
+                    route(stream);
+                }
+                Err(err) if cli::accept_error_is_transient(&err) => {
+                    eprintln!("{NAME}: could not pick up a call: {err}");
+                    thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    })
+}
+
+/// Who is doing what, for the status line.
+#[derive(Default)]
+struct Switchboard {
+    /// Operators in a call right now.
+    busy: AtomicUsize,
+    /// Callers queued for a free operator (pool mode only).
+    waiting: AtomicUsize,
+}
+
+/// One operator of the pool: take the next ringing line from the queue, talk until the caller
+/// hangs up, repeat. The queue's lock is held only while taking a call, not during it.
+fn operator(queue: &Mutex<Receiver<TcpStream>>, switchboard: &Switchboard, log: Log) {
+    loop {
+        let next = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return, // another operator panicked while holding the lock
+        };
+        let Ok(stream) = next else { return };
+        switchboard.waiting.fetch_sub(1, Ordering::Relaxed);
+        take_call(stream, switchboard, log);
+    }
+}
+
+/// `--unbounded`: a fresh thread for this one caller. Spawning fails when the system runs out
+/// of threads or memory; then this caller is told so and hung up on, and the server goes on.
+fn hire_operator_for(stream: TcpStream, switchboard: &Arc<Switchboard>, log: Log) {
+    let switchboard = switchboard.clone();
+    let spawned = thread::Builder::new()
+        .name("operator".into())
+        .spawn(move || take_call(stream, &switchboard, log));
+    if let Err(err) = spawned {
+        // The stream went down with the closure that never ran: the caller sees the line close.
+        eprintln!("{NAME}: cannot start another operator thread ({err}); a caller was hung up on");
+    }
+}
+
+fn take_call(stream: TcpStream, switchboard: &Switchboard, log: Log) {
+    let caller = stream
+        .peer_addr()
+        .map(|addr| addr.to_string())
+        .unwrap_or_else(|_| "a caller".into());
+    switchboard.busy.fetch_add(1, Ordering::Relaxed);
+    log.event(format_args!("{caller}: picked up"));
+    match answer_call(stream) {
+        Ok(()) => log.event(format_args!("{caller}: hung up")),
+        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+    }
+    switchboard.busy.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Once a second, if anything changed, print how many operators are busy and how many
+/// callers wait: the numbers that tell you the pool is too small.
+fn spawn_status_reporter(switchboard: Arc<Switchboard>) {
+    let _ = thread::Builder::new().name("status".into()).spawn(move || {
+        let mut last = (0, 0);
+        loop {
+            thread::sleep(Duration::from_secs(1));
+            let now = (
+                switchboard.busy.load(Ordering::Relaxed),
+                switchboard.waiting.load(Ordering::Relaxed),
+            );
+            if now != last {
+                println!(
+                    "{NAME}: operators busy: {}, callers waiting: {}",
+                    now.0, now.1
+                );
+                last = now;
+            }
+        }
+    });
+}
