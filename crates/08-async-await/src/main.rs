@@ -1,0 +1,236 @@
+//! # Step 08: async/await (tokio)
+//!
+//! Step 05 waited for ten thousand callers with one epoll loop, and paid for it in code: every
+//! caller became a state machine that the loop drives by hand. Step 07 gave us the blocking
+//! code back with coroutines that each own a stack. Here the compiler writes the state machine
+//! for us: [`answer_call`] reads like step 01's blocking operator, line for line, but every
+//! `.await` is a point where the task hands its thread back to tokio's loop (epoll on Linux,
+//! kqueue on macOS) instead of blocking it. A waiting caller costs a few hundred bytes of task
+//! state, not a thread and not a stack.
+//!
+//! ## Try it
+//! ```text
+//! cargo run --bin 08-async-await                          # one worker thread per core
+//! cargo run --bin 08-async-await -- --runtime current-thread   # everything on one thread
+//! nc 127.0.0.1 7008                                      # several of them: all are served
+//! ```
+//! ## The pitfall
+//! Cooperative means cooperative: a task keeps its thread until it reaches an `.await`.
+//! `--blocking-lookup` makes `/lookup` call `std::thread::sleep` instead of
+//! `tokio::time::sleep`. Run it with `--runtime current-thread`, ask `/lookup 5000 x` in one
+//! `nc` and type in another: nobody is answered for five seconds, not even new callers.
+//! `--spawn-blocking` is the fix when you must call blocking code: it runs the sleep on tokio's
+//! pool of blocking threads, and the task awaits its result.
+
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use protocol::cli::{self, ListenArgs, Log};
+use protocol::{Action, Conversation, READ_CHUNK};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+const NAME: &str = "08-async-await";
+
+/// Step 08 of the C10K course: the blocking operator's code as async tasks on tokio.
+///
+/// Every caller is a task; a few threads run them all, switching at each `.await`.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// Which tokio runtime runs the tasks: one thread for everything, or a pool of workers.
+    #[arg(long, value_enum, default_value_t = Runtime::MultiThread)]
+    runtime: Runtime,
+
+    /// Worker threads of the multi-thread runtime [default: one per CPU core].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+
+    /// THE PITFALL: make /lookup call std::thread::sleep, which blocks the worker thread and
+    /// every task waiting to run on it, instead of tokio::time::sleep.
+    #[arg(long)]
+    blocking_lookup: bool,
+
+    /// THE FIX for --blocking-lookup: run the blocking sleep on tokio's blocking-thread pool
+    /// (tokio::task::spawn_blocking) and await it, so the worker thread stays free.
+    #[arg(long, requires = "blocking_lookup")]
+    spawn_blocking: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Runtime {
+    /// One thread runs the event loop and every task (like Node.js or Python's asyncio).
+    CurrentThread,
+    /// A pool of worker threads, each with a queue of tasks; idle workers steal work.
+    MultiThread,
+}
+
+/// How `/lookup` spends its delay: the lesson of the pitfall in three lines of code.
+#[derive(Clone, Copy)]
+enum LookUp {
+    /// `tokio::time::sleep`: the task is parked on a timer and its thread serves others.
+    Cooperative,
+    /// `std::thread::sleep`: the whole worker thread sleeps, with every task queued on it.
+    BlockingTheWorker,
+    /// `spawn_blocking`: the sleep happens on a spare thread; this task awaits it.
+    OnABlockingThread,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options = Options::parse();
+        let runtime = match options.runtime {
+            Runtime::CurrentThread => {
+                if options.workers.is_some() {
+                    anyhow::bail!(
+                        "--workers sizes the multi-thread runtime; the current-thread runtime \
+                         has exactly one thread"
+                    );
+                }
+                tokio::runtime::Builder::new_current_thread()
+            }
+            Runtime::MultiThread => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                if let Some(workers) = options.workers {
+                    builder.worker_threads(workers.into());
+                }
+                builder
+            }
+        }
+        .enable_all()
+        .build()?;
+        runtime.block_on(serve(options))
+    })
+}
+
+/// The switchboard: accept callers and start a task for each.
+async fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = cli::listen(options.listen.socket_addr(7008))?;
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    cli::announce(NAME, listener.local_addr()?);
+    match options.runtime {
+        Runtime::CurrentThread => println!("{NAME}: one thread runs every caller's task"),
+        Runtime::MultiThread => println!(
+            "{NAME}: {} worker threads run every caller's task",
+            tokio::runtime::Handle::current().metrics().num_workers()
+        ),
+    }
+    let look_up = match (options.blocking_lookup, options.spawn_blocking) {
+        (false, _) => LookUp::Cooperative,
+        (true, false) => {
+            eprintln!(
+                "{NAME}: WARNING: --blocking-lookup: /lookup calls std::thread::sleep, which \
+                 blocks its worker thread; every caller on that thread waits until it is done"
+            );
+            LookUp::BlockingTheWorker
+        }
+        (true, true) => {
+            println!(
+                "{NAME}: --spawn-blocking: the blocking sleep of /lookup runs on tokio's \
+                 blocking-thread pool; the workers stay free"
+            );
+            LookUp::OnABlockingThread
+        }
+    };
+
+    loop {
+        match listener.accept().await {
+            Ok((stream, caller)) => {
+                log.event(format_args!("{caller}: connected"));
+                // A task is cheap: no thread, no stack, only the state `answer_call` keeps
+                // between two `.await`s.
+                tokio::spawn(take_call(stream, caller, look_up, log));
+            }
+            Err(err) if cli::accept_error_is_transient(&err) => {
+                eprintln!("{NAME}: could not pick up a call: {err}");
+                // Out of descriptors, probably: give callers a moment to hang up. This is an
+                // async sleep: tasks already running go on meanwhile.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+async fn take_call(stream: TcpStream, caller: SocketAddr, look_up: LookUp, log: Log) {
+    match answer_call(stream, look_up).await {
+        Ok(()) => log.event(format_args!("{caller}: hung up")),
+        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+    }
+}
+
+/// Talk to one caller until they hang up: step 01's operator, with `.await` at every wait.
+///
+/// Each `.await` is where this task may be set aside: the runtime remembers where we were
+/// (that is the state machine the compiler built from this function) and runs other tasks
+/// until the socket or the timer is ready.
+async fn answer_call(mut stream: TcpStream, look_up: LookUp) -> io::Result<()> {
+    let mut call = Conversation::new();
+    loop {
+        // Wait until the caller says something. We hold no buffer while waiting: an idle
+        // caller costs only its task and its conversation (which is empty).
+        stream.readable().await?;
+        match hear(&stream, &mut call) {
+            Ok(0) => return Ok(()), // the caller hung up
+            Ok(_) => {}
+            // Readiness can be stale (another read took the bytes): just wait again.
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                continue;
+            }
+            Err(err) => return Err(err),
+        }
+        while let Some(action) = call.next_action() {
+            match action {
+                // `write_all(..).await` waits while the caller's receive window is full: a
+                // caller that never reads stops being read from (back-pressure for free).
+                Action::Reply(text) => stream.write_all(text.as_bytes()).await?,
+                Action::LookUp { delay, answer } => {
+                    // "Please hold": this task waits; the thread serves other callers...
+                    look_up.wait(delay).await;
+                    stream.write_all(answer.as_bytes()).await?;
+                }
+                Action::HangUp(text) => {
+                    stream.write_all(text.as_bytes()).await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Read what the caller said and hand it to the conversation.
+///
+/// A plain function, not `async`: the 16 KiB notepad lives on the worker thread's stack for
+/// the length of one read, and is never part of a task. Had we declared it in `answer_call`,
+/// every idle caller would carry 16 KiB across its `.await`s.
+fn hear(stream: &TcpStream, call: &mut Conversation) -> io::Result<usize> {
+    let mut heard = [0u8; READ_CHUNK];
+    let n = stream.try_read(&mut heard)?;
+    call.feed(&heard[..n]);
+    Ok(n)
+}
+
+impl LookUp {
+    /// Spend a look-up's delay.
+    async fn wait(self, delay: Duration) {
+        match self {
+            LookUp::Cooperative => tokio::time::sleep(delay).await,
+            // THE PITFALL: no `.await`, so this task never gives its thread back. Every other
+            // task on this worker (on the current-thread runtime: every task) waits too.
+            LookUp::BlockingTheWorker => std::thread::sleep(delay),
+            // THE FIX: hand the blocking call to a spare thread and await its end.
+            LookUp::OnABlockingThread => {
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
+            }
+        }
+    }
+}
