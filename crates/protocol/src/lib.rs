@@ -42,16 +42,20 @@
 //!   blocking thread, a select loop, a callback reactor, a coroutine and an async task.
 //! - [`LineDecoder`]: the incremental, bounded line splitter under it.
 //! - [`TimerQueue`]: the event-loop steps keep their look-ups in it.
+//! - [`Caller`]: one connection of an event loop (steps 04 to 06): a `Conversation` plus
+//!   unsent replies with back-pressure, parking on a look-up, and hanging up.
 //! - [`cli`]: the shared `--addr`/`--port`/`--quiet` options, opening the listening socket with
 //!   clear errors, and a `main` wrapper that turns errors into one readable line.
 //! - [`fd_limit`]: raise the soft file-descriptor limit and say what we got.
 
+mod caller;
 pub mod cli;
 mod conversation;
 mod decoder;
 pub mod fd_limit;
 mod timers;
 
+pub use caller::{Caller, Progress};
 pub use conversation::{Action, Conversation, Request, answer, parse_request};
 pub use decoder::{LineDecoder, LineError};
 pub use timers::TimerQueue;
