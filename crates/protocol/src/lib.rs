@@ -48,7 +48,7 @@
 //!   clear errors, and a `main` wrapper that turns errors into one readable line.
 //! - [`fd_limit`]: raise the soft file-descriptor limit and say what we got.
 
-mod caller;
+pub mod caller;
 pub mod cli;
 mod conversation;
 mod decoder;
