@@ -1,0 +1,231 @@
+//! # Step 07: coroutines (may)
+//!
+//! Step 06 served ten thousand callers with callbacks, and the conversation was torn into
+//! pieces: "when readable, do this; in N ms, do that". Here the conversation is one function
+//! again. [`answer_call`] is step 01's blocking operator, almost line for line: `read`,
+//! `write_all` and `sleep` look blocking. But each caller runs in a *coroutine*, a function
+//! with its own small stack, and `may`'s `read`/`write`/`sleep` do not block the thread: they
+//! save the coroutine's registers, switch to another ready coroutine, and switch back when the
+//! socket or the timer is ready. A few worker threads carry thousands of callers. (This is
+//! what gevent and eventlet do for Python, and goroutines for Go.)
+//!
+//! ## Try it
+//! ```text
+//! cargo run --bin 07-coroutines                     # one worker thread per core, 16 KiB stacks
+//! cargo run --bin 07-coroutines -- --workers 1      # every caller on one thread
+//! nc 127.0.0.1 7007                                # several of them; try /lookup 5000 weather
+//! ```
+//! ## What to watch
+//! With `--workers 1`, a caller waiting on `/lookup 5000` does not hold anyone up. Then try
+//! `--workers 1 --blocking-lookup`: the look-up calls `std::thread::sleep`, which the
+//! coroutine library cannot see into, so the one worker thread (and every caller on it) stops
+//! for five seconds. Look at `--stack-size` too: each caller reserves a whole stack.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use may::net::{TcpListener, TcpStream};
+use protocol::cli::{self, ListenArgs, Log};
+use protocol::{Action, Conversation};
+
+const NAME: &str = "07-coroutines";
+
+/// Step 07 of the C10K course: each caller in its own stackful coroutine (may), written like
+/// step 01's blocking operator; a few worker threads run them all.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// Worker threads that run the coroutines [default: one per CPU core].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
+
+    /// Stack size of each caller's coroutine, in bytes or with a K suffix (16K = 16 KiB).
+    /// Every coroutine reserves this much address space; only the pages it actually touches
+    /// count in RSS. Too small and a deep call overflows the stack: that crashes the whole
+    /// server (may puts one guard page under each stack), so the default leaves a margin.
+    #[arg(long, default_value = "16K", value_parser = parse_stack_size)]
+    stack_size: usize,
+
+    /// THE PITFALL: make /lookup call std::thread::sleep, which blocks the worker thread and
+    /// every coroutine on it, instead of may::coroutine::sleep.
+    #[arg(long)]
+    blocking_lookup: bool,
+}
+
+/// How `/lookup` spends its delay.
+#[derive(Clone, Copy)]
+enum LookUp {
+    /// `may::coroutine::sleep`: this coroutine is parked on a timer; the thread runs others.
+    Cooperative,
+    /// `std::thread::sleep`: the worker thread itself sleeps, with every coroutine on it.
+    BlockingTheWorker,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options = Options::parse();
+        let log = options.listen.log();
+
+        // Must happen before the first coroutine starts; may ignores later changes.
+        let workers = options.workers.map_or(0, usize::from);
+        may::config()
+            .set_workers(if workers == 0 {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                workers
+            })
+            // may counts machine words, not bytes.
+            .set_stack_size(options.stack_size / size_of::<usize>())
+            // Spare coroutines kept for reuse: their stacks stay mapped, so keep few.
+            .set_pool_capacity(100);
+        // Pinning each worker to a core helps a benchmark on a quiet machine; on a shared one
+        // (a laptop, CI) let the OS place the threads.
+        may::config().set_worker_pin(false);
+
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = open_listener(options.listen.socket_addr(7007))?;
+        cli::announce(NAME, listener.local_addr()?);
+        println!(
+            "{NAME}: {} worker threads run every caller's coroutine; each coroutine has a {} KiB stack",
+            may::config().get_workers(),
+            options.stack_size / 1024
+        );
+        let look_up = if options.blocking_lookup {
+            eprintln!(
+                "{NAME}: WARNING: --blocking-lookup: /lookup calls std::thread::sleep, which \
+                 blocks its worker thread; every caller on that thread waits until it is done"
+            );
+            LookUp::BlockingTheWorker
+        } else {
+            LookUp::Cooperative
+        };
+
+        // The switchboard is this plain thread: may's `accept` blocks it like std's would.
+        loop {
+            match listener.accept() {
+                Ok((stream, caller)) => {
+                    log.event(format_args!("{caller}: connected"));
+                    // SAFETY: `go!` is unsafe because may cannot check two things the compiler
+                    // usually checks for threads:
+                    // - A coroutine may be resumed on a different worker thread after any
+                    //   read, write or sleep, so a thread-local read before the switch and used
+                    //   after it may belong to another thread. `answer_call` holds no
+                    //   thread-locals (`Log` prints through the process-wide stdout lock,
+                    //   taken and released within one `println!`, which never yields).
+                    // - The coroutine runs on a small fixed stack. may puts one guard page
+                    //   under it, so an overflow kills the whole server rather than going
+                    //   unnoticed, but it must not happen. `answer_call` has no recursion and
+                    //   keeps its one buffer small (`NOTEPAD`); the 16 KiB default leaves room.
+                    may::go!(move || take_call(stream, caller, look_up, log));
+                }
+                Err(err) if cli::accept_error_is_transient(&err) => {
+                    eprintln!("{NAME}: could not pick up a call: {err}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    })
+}
+
+fn take_call(stream: TcpStream, caller: SocketAddr, look_up: LookUp, log: Log) {
+    match answer_call(stream, look_up) {
+        Ok(()) => log.event(format_args!("{caller}: hung up")),
+        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+    }
+}
+
+/// How much one `read` takes at most. The notepad lives on the coroutine's stack for as long
+/// as the caller is on the line, so it is kept far smaller than step 01's 16 KiB.
+const NOTEPAD: usize = 1024;
+
+/// Talk to one caller until they hang up: listen, answer, repeat.
+///
+/// Compare it with step 01's `answer_call`: the same loop. Only three things differ: the
+/// stream is may's (its `read` and `write` switch coroutines instead of blocking the thread),
+/// the notepad is smaller, and the look-up sleeps with `may::coroutine::sleep`.
+fn answer_call(mut stream: TcpStream, look_up: LookUp) -> io::Result<()> {
+    let mut call = Conversation::new();
+    let mut heard = [0u8; NOTEPAD];
+    loop {
+        let n = match stream.read(&mut heard) {
+            Ok(0) => return Ok(()), // the caller hung up
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        call.feed(&heard[..n]);
+        while let Some(action) = call.next_action() {
+            match action {
+                // Blocks this coroutine (not the thread) while the caller is not reading:
+                // we read nothing more from them meanwhile, which is the back-pressure.
+                Action::Reply(text) => stream.write_all(text.as_bytes())?,
+                Action::LookUp { delay, answer } => {
+                    // "Please hold": this coroutine sleeps, the thread serves other callers.
+                    look_up.wait(delay);
+                    stream.write_all(answer.as_bytes())?;
+                }
+                Action::HangUp(text) => {
+                    stream.write_all(text.as_bytes())?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl LookUp {
+    fn wait(self, delay: Duration) {
+        match self {
+            LookUp::Cooperative => may::coroutine::sleep(delay),
+            // THE PITFALL: may cannot switch away inside a call it does not know about. The
+            // worker thread sleeps, and so does every coroutine waiting to run on it.
+            LookUp::BlockingTheWorker => std::thread::sleep(delay),
+        }
+    }
+}
+
+/// Open the listening socket the usual way (clear errors, SO_REUSEADDR), then hand it to may.
+#[cfg(unix)]
+fn open_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    use std::os::unix::io::{FromRawFd, IntoRawFd};
+    let listener = cli::listen(addr)?;
+    // SAFETY: the descriptor comes from a listener we own and give up here, so may's
+    // listener is its only owner and the only one to close it.
+    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
+}
+
+/// `--stack-size`: bytes, or KiB with a `K` (or `KiB`) suffix.
+fn parse_stack_size(text: &str) -> Result<usize, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower
+        .strip_suffix("kib")
+        .or_else(|| lower.strip_suffix('k'))
+    {
+        Some(digits) => (digits, 1024),
+        None => (lower.as_str(), 1),
+    };
+    let bytes = digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{text:?} is not a size; try 16384 or 16K"))?;
+    const MIN: usize = 8 * 1024;
+    const MAX: usize = 8 * 1024 * 1024;
+    if !(MIN..=MAX).contains(&bytes) {
+        return Err(format!(
+            "a coroutine stack must be between {}K and {}K",
+            MIN / 1024,
+            MAX / 1024
+        ));
+    }
+    // Whole KiB: may takes the size in machine words and treats an odd count specially.
+    Ok(bytes / 1024 * 1024)
+}
