@@ -1,0 +1,118 @@
+//! The limits and the robustness of step 04, spelled out.
+
+use std::time::{Duration, Instant};
+
+use conformance::{Client, Server};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_04-select");
+
+/// select(2) cannot watch descriptor 1024 or above: the callers that get one are told so and
+/// hung up on, while those below keep being served.
+#[test]
+fn callers_past_fd_setsize_are_turned_away_politely() {
+    let limit = protocol::fd_limit::raise().expect("raise the test's own fd limit");
+    assert!(
+        limit.soft >= 1_300,
+        "this test needs about 1,200 descriptors; the limit is {}",
+        limit.soft
+    );
+    let server = Server::start(BINARY, &[]).expect("start");
+    let mut callers = Vec::new();
+    for i in 0..1_100 {
+        callers.push(Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")));
+    }
+    // The late ones were refused, with a reason.
+    for (i, late) in callers.iter_mut().enumerate().skip(1_060) {
+        let line = late
+            .read_line()
+            .unwrap_or_else(|e| panic!("caller {i} got no refusal line: {e}"));
+        assert!(
+            line.starts_with("error: ") && line.contains("FD_SETSIZE"),
+            "caller {i}: {line}"
+        );
+        late.expect_hang_up().expect("hung up after the refusal");
+    }
+    // The early ones are still served.
+    for (i, early) in callers.iter_mut().enumerate().take(50) {
+        early
+            .round_trip(&format!("early caller {i}"))
+            .expect("served");
+    }
+    server
+        .wait_for_output("past FD_SETSIZE", Duration::from_secs(5))
+        .expect("a log line about the refusal");
+    // After the crowd leaves, new callers are served again.
+    drop(callers);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut fresh = Client::connect(server.addr()).expect("connect");
+        fresh.send("back to normal\n").expect("send");
+        match fresh.read_line() {
+            Ok(line) if line == "back to normal" => break,
+            other => assert!(Instant::now() < deadline, "still refused: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Signals interrupt select (EINTR); the loop asks again and nobody notices.
+#[test]
+fn signals_interrupting_select_do_no_harm() {
+    let mut server = Server::start(BINARY, &[]).expect("start");
+    let pid = server.pid() as libc::pid_t;
+    let mut talker = Client::connect(server.addr()).expect("connect");
+    let mut waiter = Client::connect(server.addr()).expect("connect");
+    waiter.send("/lookup 800 during the storm\n").expect("send");
+    let started = Instant::now();
+    for i in 0..200 {
+        // SAFETY: kill only sends a signal to our own child, by its pid.
+        let sent = unsafe { libc::kill(pid, libc::SIGWINCH) };
+        assert_eq!(sent, 0, "kill");
+        if i % 10 == 0 {
+            talker.round_trip(&format!("line {i}")).expect("echo");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    waiter
+        .expect_line("answer: during the storm (looked up in 800 ms)")
+        .expect("the look-up was answered");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    talker.round_trip("still here").expect("echo");
+    assert!(!server.has_exited());
+    // The signal asks for a status line; nothing else is printed, and certainly no error.
+    server
+        .wait_for_output("2 callers", Duration::from_secs(5))
+        .expect("status line");
+    let errors: Vec<String> = server
+        .output()
+        .into_iter()
+        .filter(|line| line.contains("error") || line.contains("failed"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn a_busy_port_gives_one_clear_line() {
+    let server = Server::start(BINARY, &[]).expect("start");
+    let port = server.addr().port().to_string();
+    let output = std::process::Command::new(BINARY)
+        .args(["--port", &port])
+        .output()
+        .expect("run a second copy");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("already in use"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn help_says_what_the_step_is() {
+    let output = std::process::Command::new(BINARY)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("select(2)"), "{stdout}");
+    assert!(stdout.contains("--port"), "{stdout}");
+}
