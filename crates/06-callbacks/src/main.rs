@@ -1,0 +1,210 @@
+//! # Step 06: callbacks (a reactor, as in Twisted and Node.js)
+//!
+//! Step 05's epoll loop served ten thousand callers, but the loop and the protocol were one
+//! tangle: the loop knew about callers, look-ups and timers. Programmers soon put an
+//! abstraction over it: a *reactor* ([`reactor`], a hundred lines) owns the loop, and the
+//! protocol becomes a set of *callbacks* that say what to do when something happens:
+//!
+//! - a caller rings: [`on_ringing`];
+//! - a caller said something: [`on_readable`];
+//! - a slow caller can take more of our reply: [`on_writable`];
+//! - a look-up's time is up: [`on_answer_ready`].
+//!
+//! Nothing here ever waits. A callback does what it can right now, tells the reactor what to
+//! call next ([`carry_on`]), and returns. The price shows in the `/lookup` path: the blocking
+//! operator of step 01 said `sleep(delay); write(answer)`, one line after the other. Here the
+//! rest of the conversation has to move into a timer's callback, `on_answer_ready`, and
+//! everything it needs (the caller, the answer) must be carried there by hand. Control flow is
+//! turned inside out; that is "callback hell" in its mildest form.
+//!
+//! ## Try it
+//! ```text
+//! cargo run --bin 06-callbacks
+//! nc 127.0.0.1 7006            # several of them; /lookup 5000 weather in one, type in another
+//! ```
+//! One thread serves every caller, like Node.js. Read the callbacks below in the order a call
+//! happens, and compare with `answer_call` in step 01: the same conversation, in pieces.
+
+mod reactor;
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use protocol::READ_CHUNK;
+use protocol::caller::Caller;
+use protocol::cli::{self, ListenArgs, Log};
+use reactor::{Reactor, Watched};
+
+const NAME: &str = "06-callbacks";
+
+/// Step 06 of the C10K course: one thread, a reactor, and the protocol as a set of callbacks
+/// (the style of Twisted and Node.js).
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options = Options::parse();
+        let log = options.listen.log();
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = cli::listen(options.listen.socket_addr(7006))?;
+        listener.set_nonblocking(true)?;
+        cli::announce(NAME, listener.local_addr()?);
+        println!("{NAME}: one thread, one reactor; every caller is a handful of callbacks");
+
+        let mut reactor = Reactor::new()?;
+        let switchboard = Rc::new(reactor.watch(listener)?);
+        // The first callback. Everything else is registered by callbacks themselves.
+        let ringing = switchboard.clone();
+        reactor.when_readable(&switchboard, move |reactor| {
+            on_ringing(reactor, ringing, log)
+        });
+        reactor.run()?;
+        Ok(())
+    })
+}
+
+/// One caller's line: what every callback of this caller shares. Each pending callback holds
+/// an `Rc` of it; when none is left, the call is dropped and the socket closed.
+struct Call {
+    line: Watched<TcpStream>,
+    /// Where we are in the conversation (see `protocol::caller`): the state that step 01 kept
+    /// simply by being at some line of `answer_call`.
+    caller: RefCell<Caller>,
+    who: SocketAddr,
+    log: Log,
+    hung_up: Cell<bool>,
+}
+
+/// Callers are ringing: pick up every one that is waiting, then wait for the next ring.
+fn on_ringing(reactor: &mut Reactor, switchboard: Rc<Watched<TcpListener>>, log: Log) {
+    loop {
+        match switchboard.socket().accept() {
+            Ok((stream, who)) => pick_up(reactor, stream, who, log),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) => {
+                // Out of descriptors, most likely: nobody can be picked up until someone hangs
+                // up. Try again in a moment, and serve the callers we have meanwhile.
+                eprintln!("{NAME}: could not pick up a call: {err}");
+                reactor.after(Duration::from_millis(100), move |reactor| {
+                    on_ringing(reactor, switchboard, log)
+                });
+                return;
+            }
+        }
+    }
+    let ringing = switchboard.clone();
+    reactor.when_readable(&switchboard, move |reactor| {
+        on_ringing(reactor, ringing, log)
+    });
+}
+
+fn pick_up(reactor: &mut Reactor, stream: TcpStream, who: SocketAddr, log: Log) {
+    let line = match stream
+        .set_nonblocking(true)
+        .and_then(|()| reactor.watch(stream))
+    {
+        Ok(line) => line,
+        Err(err) => return log.event(format_args!("{who}: dropped ({err})")),
+    };
+    log.event(format_args!("{who}: connected"));
+    let call = Rc::new(Call {
+        line,
+        caller: RefCell::new(Caller::new()),
+        who,
+        log,
+        hung_up: Cell::new(false),
+    });
+    // Nothing to say yet: wait for the caller to speak.
+    carry_on(reactor, call, Ok(()));
+}
+
+/// The caller said something (or hung up): answer all we can, right now.
+fn on_readable(reactor: &mut Reactor, call: Rc<Call>) {
+    // The notepad lives on the loop thread's stack for the length of this callback only: an
+    // idle caller owns no buffer.
+    let mut heard = [0u8; READ_CHUNK];
+    let now = Instant::now();
+    let result = {
+        let mut caller = call.caller.borrow_mut();
+        let mut socket = call.line.socket();
+        caller
+            .read_from(&mut socket, &mut heard, now)
+            // Most replies fit in the kernel's send buffer at once: try before waiting.
+            .and_then(|_| caller.write_to(&mut socket, now))
+    };
+    carry_on(reactor, call, result);
+}
+
+/// A slow reader made room: send more of what it has not taken yet.
+fn on_writable(reactor: &mut Reactor, call: Rc<Call>) {
+    let result = call
+        .caller
+        .borrow_mut()
+        .write_to(&mut call.line.socket(), Instant::now());
+    carry_on(reactor, call, result);
+}
+
+/// A look-up's time is up. In step 01 this was simply the line after `sleep`; here the rest
+/// of the conversation continues in a callback of its own.
+fn on_answer_ready(reactor: &mut Reactor, call: Rc<Call>) {
+    if call.hung_up.get() {
+        return; // the line was dropped while we were looking: nobody to answer
+    }
+    let now = Instant::now();
+    let result = {
+        let mut caller = call.caller.borrow_mut();
+        caller.wake(now);
+        caller.write_to(&mut call.line.socket(), now)
+    };
+    carry_on(reactor, call, result);
+}
+
+/// After every callback: decide what this call waits for next, and register that.
+///
+/// This little function is the whole control flow of a conversation. In step 01 it was
+/// implicit in the order of the lines of `answer_call`.
+fn carry_on(reactor: &mut Reactor, call: Rc<Call>, result: io::Result<()>) {
+    let mut caller = call.caller.borrow_mut();
+    if let Err(err) = result {
+        call.log
+            .event(format_args!("{}: dropped ({err})", call.who));
+        return hang_up(reactor, &call);
+    }
+    if caller.is_done() {
+        call.log.event(format_args!("{}: hung up", call.who));
+        return hang_up(reactor, &call);
+    }
+    if let Some(deadline) = caller.take_new_deadline() {
+        let later = call.clone();
+        reactor.after(
+            deadline.saturating_duration_since(Instant::now()),
+            move |reactor| on_answer_ready(reactor, later),
+        );
+    }
+    // One socket callback at a time: finish saying what we have to say before listening
+    // again. While the caller does not read, we do not read either (back-pressure).
+    let next = call.clone();
+    if caller.wants_write() {
+        reactor.when_writable(&call.line, move |reactor| on_writable(reactor, next));
+    } else if caller.wants_read() {
+        reactor.when_readable(&call.line, move |reactor| on_readable(reactor, next));
+    }
+    // Otherwise the caller is parked on a look-up with nothing to send: the timer alone holds
+    // the call until the answer is ready.
+}
+
+/// Stop listening to this call. The last `Rc` goes with the callbacks, and the socket closes.
+fn hang_up(reactor: &mut Reactor, call: &Call) {
+    call.hung_up.set(true);
+    reactor.forget(&call.line);
+}
