@@ -47,8 +47,9 @@ struct Options {
 
     /// Stack size of each caller's coroutine, in bytes or with a K suffix (16K = 16 KiB).
     /// Every coroutine reserves this much address space; only the pages it actually touches
-    /// count in RSS. Too small and a deep call overflows the stack: that crashes the whole
-    /// server (may puts one guard page under each stack), so the default leaves a margin.
+    /// count in RSS. Too small and a deep call overflows the stack: may's guard page catches
+    /// it and abandons that caller mid-call (its line stays open, unanswered); without a guard
+    /// page it would corrupt memory silently. The default leaves a wide margin.
     #[arg(long, default_value = "16K", value_parser = parse_stack_size)]
     stack_size: usize,
 
@@ -118,10 +119,12 @@ fn main() -> ExitCode {
                     //   after it may belong to another thread. `answer_call` holds no
                     //   thread-locals (`Log` prints through the process-wide stdout lock,
                     //   taken and released within one `println!`, which never yields).
-                    // - The coroutine runs on a small fixed stack. may puts one guard page
-                    //   under it, so an overflow kills the whole server rather than going
-                    //   unnoticed, but it must not happen. `answer_call` has no recursion and
-                    //   keeps its one buffer small (`NOTEPAD`); the 16 KiB default leaves room.
+                    // - The coroutine runs on a small fixed stack that the compiler knows
+                    //   nothing about. may 0.3 puts one guard page under it and abandons a
+                    //   coroutine that hits it; coroutine libraries without one let a deep
+                    //   call overwrite the neighbouring memory silently. `answer_call` has no
+                    //   recursion and keeps its one buffer small (`NOTEPAD`): it runs in 8 KiB
+                    //   even in a debug build, so the 16 KiB default leaves a wide margin.
                     may::go!(move || take_call(stream, caller, look_up, log));
                 }
                 Err(err) if cli::accept_error_is_transient(&err) => {
