@@ -61,14 +61,16 @@ fn main() -> anyhow::Result<()> {
     if held == 0 {
         anyhow::bail!("no connection could be opened");
     }
-    // Prove they are alive, not just queued in the kernel: the last one to connect answers.
-    if let Some(last) = idle.last_mut() {
-        last.round_trip("still here")?;
-    }
     let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / held as f64;
+    // Prove they were all being served, not just queued in the kernel: each one echoes.
+    for (i, client) in idle.iter_mut().enumerate() {
+        client
+            .round_trip("still here")
+            .map_err(|err| err.context(format!("idle connection {i} of {held}")))?;
+    }
     println!(
-        "idle-rss: {} {}: {held} idle connections, RSS {before} KiB -> {after} KiB: \
-         {per_conn:.0} bytes per connection",
+        "idle-rss: {} {}: {held} idle connections (all still echo), RSS {before} KiB -> \
+         {after} KiB: {per_conn:.0} bytes per connection",
         options.binary,
         args.join(" ")
     );
