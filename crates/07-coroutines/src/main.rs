@@ -92,9 +92,12 @@ fn main() -> ExitCode {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let listener = open_listener(options.listen.socket_addr(7007))?;
         cli::announce(NAME, listener.local_addr()?);
+        let workers = may::config().get_workers();
         println!(
-            "{NAME}: {} worker threads run every caller's coroutine; each coroutine has a {} KiB stack",
-            may::config().get_workers(),
+            "{NAME}: {workers} worker thread{} run{} every caller's coroutine; each coroutine \
+             has a {} KiB stack",
+            if workers == 1 { "" } else { "s" },
+            if workers == 1 { "s" } else { "" },
             options.stack_size / 1024
         );
         let look_up = if options.blocking_lookup {

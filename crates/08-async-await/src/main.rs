@@ -119,10 +119,10 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     cli::announce(NAME, listener.local_addr()?);
     match options.runtime {
         Runtime::CurrentThread => println!("{NAME}: one thread runs every caller's task"),
-        Runtime::MultiThread => println!(
-            "{NAME}: {} worker threads run every caller's task",
-            tokio::runtime::Handle::current().metrics().num_workers()
-        ),
+        Runtime::MultiThread => match tokio::runtime::Handle::current().metrics().num_workers() {
+            1 => println!("{NAME}: one worker thread runs every caller's task"),
+            n => println!("{NAME}: {n} worker threads run every caller's task"),
+        },
     }
     let look_up = match (options.blocking_lookup, options.spawn_blocking) {
         (false, _) => LookUp::Cooperative,
