@@ -91,10 +91,16 @@ fn on_ringing(reactor: &mut Reactor, switchboard: Rc<Watched<TcpListener>>, log:
         match switchboard.socket().accept() {
             Ok((stream, who)) => pick_up(reactor, stream, who, log),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            // A caller who hung up before we picked up, say: next one.
+            Err(err)
+                if !cli::is_out_of_descriptors(&err) && cli::accept_error_is_transient(&err) =>
+            {
+                eprintln!("{NAME}: could not pick up a call: {err}");
+            }
             Err(err) => {
                 // Out of descriptors, most likely: nobody can be picked up until someone hangs
                 // up. Try again in a moment, and serve the callers we have meanwhile.
-                eprintln!("{NAME}: could not pick up a call: {err}");
+                eprintln!("{NAME}: could not pick up a call: {err}; trying again in 100 ms");
                 reactor.after(Duration::from_millis(100), move |reactor| {
                     on_ringing(reactor, switchboard, log)
                 });
