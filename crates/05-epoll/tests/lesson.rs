@@ -1,0 +1,183 @@
+//! What step 05 promises beyond the conformance suite: many idle callers, robustness against
+//! signals and vanishing peers, and worker processes that never outlive their parent.
+
+use std::io::{ErrorKind, Write};
+use std::time::{Duration, Instant};
+
+use conformance::{Client, Server};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_05-epoll");
+
+/// Ask the server for a status line and wait until one contains `needle`.
+fn status_shows(server: &Server, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // SAFETY: kill only sends a signal to our own child, by its pid.
+        unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGWINCH) };
+        if server
+            .wait_for_output(needle, Duration::from_millis(200))
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no status line with {needle:?}; the server printed:\n{}",
+            server.output_tail(20)
+        );
+    }
+}
+
+/// Two thousand callers connected at once, all idle, then all talking: well past select's
+/// 1,024 ceiling.
+#[test]
+fn two_thousand_idle_callers_all_still_echo() {
+    let limit = protocol::fd_limit::raise().expect("raise the test's own fd limit");
+    assert!(
+        limit.soft >= 2_200,
+        "this test needs about 2,100 descriptors"
+    );
+    let server = Server::start(BINARY, &[]).expect("start");
+    let mut callers: Vec<Client> = (0..2_000)
+        .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")))
+        .collect();
+    status_shows(&server, "2000 callers");
+    for (i, caller) in callers.iter_mut().enumerate() {
+        caller
+            .round_trip(&format!("caller {i} is still here"))
+            .unwrap_or_else(|e| panic!("caller {i}: {e}"));
+    }
+}
+
+/// Signals interrupt the wait (EINTR); the loop goes on and nobody notices.
+#[test]
+fn signals_interrupting_the_wait_do_no_harm() {
+    let mut server = Server::start(BINARY, &[]).expect("start");
+    let pid = server.pid() as libc::pid_t;
+    let mut talker = Client::connect(server.addr()).expect("connect");
+    let mut waiter = Client::connect(server.addr()).expect("connect");
+    waiter.send("/lookup 800 during the storm\n").expect("send");
+    for i in 0..200 {
+        // SAFETY: kill only sends a signal to our own child, by its pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGWINCH) }, 0, "kill");
+        if i % 10 == 0 {
+            talker.round_trip(&format!("line {i}")).expect("echo");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    waiter
+        .expect_line("answer: during the storm (looked up in 800 ms)")
+        .expect("the look-up was answered");
+    talker.round_trip("still here").expect("echo");
+    assert!(!server.has_exited());
+    server
+        .wait_for_output("2 callers", Duration::from_secs(5))
+        .expect("status line");
+    let errors: Vec<String> = server
+        .output()
+        .into_iter()
+        .filter(|line| line.contains("error") || line.contains("failed"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// A caller floods the server without reading, so its replies pile up unsent, then resets
+/// the connection. The server drops it (writing to it fails) and serves the next caller.
+#[test]
+fn a_peer_that_vanishes_with_replies_pending_is_dropped() {
+    let mut server = Server::start(BINARY, &[]).expect("start");
+    let mut hog = Client::connect(server.addr()).expect("connect");
+    hog.stream()
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let line = format!("{}\n", "h".repeat(999));
+    loop {
+        match hog.stream().write(line.as_bytes()) {
+            Ok(_) => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(err) => panic!("flooding: {err}"),
+        }
+    }
+    // Back-pressure reached the hog; the server holds replies it cannot send.
+    status_shows(&server, "1 with replies waiting to be sent");
+    hog.reset().expect("reset");
+    let mut next = Client::connect(server.addr()).expect("connect");
+    next.round_trip("next caller").expect("served");
+    status_shows(&server, "1 callers, 0 waiting on a look-up, 0 with replies");
+    assert!(!server.has_exited());
+}
+
+/// `--workers 3`: the parent starts two more processes; killing the parent takes them along.
+#[cfg(target_os = "linux")]
+#[test]
+fn workers_die_with_their_parent() {
+    let server = Server::start(BINARY, &["--workers", "3"]).expect("start");
+    let pid = server.pid();
+    let children_file = format!("/proc/{pid}/task/{pid}/children");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let children = loop {
+        let text = std::fs::read_to_string(&children_file).unwrap_or_default();
+        let children: Vec<u32> = text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if children.len() == 2 {
+            break children;
+        }
+        assert!(Instant::now() < deadline, "children: {children:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for i in 0..20 {
+        Client::connect(server.addr())
+            .and_then(|mut c| c.round_trip(&format!("caller {i}")))
+            .expect("served by one of the workers");
+    }
+    // SAFETY: kill only sends a signal to our own child, by its pid.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for child in children {
+        loop {
+            // Gone, or a zombie waiting for init to collect it: either way, not running.
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+            if stat.is_empty() || state == Some('Z') {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {child} outlived its parent"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn a_busy_port_gives_one_clear_line() {
+    let server = Server::start(BINARY, &[]).expect("start");
+    let port = server.addr().port().to_string();
+    let output = std::process::Command::new(BINARY)
+        .args(["--port", &port])
+        .output()
+        .expect("run a second copy");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("already in use"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn help_says_what_the_step_is() {
+    let output = std::process::Command::new(BINARY)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("epoll"), "{stdout}");
+    assert!(stdout.contains("--workers"), "{stdout}");
+    assert!(
+        !stdout.contains("--worker-of"),
+        "the internal flag is hidden: {stdout}"
+    );
+}
