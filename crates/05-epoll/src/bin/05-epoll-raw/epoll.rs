@@ -28,9 +28,19 @@ impl Epoll {
         Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    /// `epoll_ctl`: `op` is `EPOLL_CTL_ADD`, `_MOD` or `_DEL`. The descriptor itself is the key
+    /// `epoll_ctl(EPOLL_CTL_ADD)`: watch `fd` for `interest`; the descriptor itself is the key
     /// that `wait` hands back.
-    pub fn control(&self, op: libc::c_int, fd: RawFd, interest: u32) -> io::Result<()> {
+    pub fn add(&self, fd: RawFd, interest: u32) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_ADD, fd, interest)
+    }
+
+    /// `epoll_ctl(EPOLL_CTL_MOD)`: watch `fd` for something else. (There is also
+    /// `EPOLL_CTL_DEL`, but closing a socket takes it off the list by itself.)
+    pub fn modify(&self, fd: RawFd, interest: u32) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_MOD, fd, interest)
+    }
+
+    fn control(&self, op: libc::c_int, fd: RawFd, interest: u32) -> io::Result<()> {
         let mut event = Event {
             events: interest,
             u64: fd as u64,

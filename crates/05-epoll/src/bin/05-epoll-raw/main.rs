@@ -1,9 +1,9 @@
 //! # Step 05 without the wrapper: raw `epoll` (Linux only)
 //!
-//! What `polling` does for `05-epoll` on Linux, spelled out with `libc` (in [`epoll`]):
-//! `epoll_create1` makes the kernel's interest list, `epoll_ctl` adds, changes or removes a
-//! socket in it, `epoll_wait` returns only the ready ones. Same `Caller`, timers and loop; no
-//! workers, no per-caller log. Try `cargo run --bin 05-epoll-raw`, then `nc 127.0.0.1 7005`.
+//! What `polling` does for `05-epoll` on Linux, with `libc` ([`epoll`]): `epoll_create1` makes
+//! the kernel's interest list, `epoll_ctl` changes it, `epoll_wait` returns the ready sockets.
+//! Same `Caller`, timers and loop; no workers, no per-caller log. Try it: `cargo run --bin
+//! 05-epoll-raw`, then `nc 127.0.0.1 7005`.
 //!
 //! **Level- or edge-triggered?** This loop is *level-triggered* (epoll's default): a socket
 //! is reported for as long as it *is* readable, so the loop may read as little as it likes (a
@@ -14,15 +14,11 @@
 #[cfg(target_os = "linux")]
 mod epoll;
 
-#[cfg(not(target_os = "linux"))]
 fn main() -> std::process::ExitCode {
-    eprintln!("05-epoll-raw: epoll exists on Linux only; run 05-epoll, which uses kqueue here");
-    std::process::ExitCode::FAILURE
-}
-
-#[cfg(target_os = "linux")]
-fn main() -> std::process::ExitCode {
-    protocol::cli::run(raw::main)
+    #[cfg(target_os = "linux")]
+    return protocol::cli::run(raw::main);
+    #[cfg(not(target_os = "linux"))]
+    protocol::cli::run(|| anyhow::bail!("epoll is Linux only; run 05-epoll, which uses kqueue"))
 }
 
 #[cfg(target_os = "linux")]
@@ -50,16 +46,9 @@ mod raw {
         listen: ListenArgs,
     }
 
-    /// One caller, and what epoll was last told to watch its socket for.
-    struct Line {
-        stream: TcpStream,
-        caller: Caller,
-        watching: u32,
-    }
-
     struct Switchboard {
         epoll: Epoll,
-        lines: HashMap<RawFd, Line>,
+        lines: HashMap<RawFd, (TcpStream, Caller)>,
         timers: TimerQueue<RawFd>,
         scratch: Vec<u8>,
     }
@@ -77,9 +66,7 @@ mod raw {
             scratch: vec![0; READ_CHUNK],
         };
         let listener_fd = listener.as_raw_fd();
-        board
-            .epoll
-            .control(libc::EPOLL_CTL_ADD, listener_fd, epoll::READ)?;
+        board.epoll.add(listener_fd, epoll::READ)?;
         let mut events = vec![epoll::Event { events: 0, u64: 0 }; 1024];
         loop {
             let timeout = board.timers.timeout(Instant::now());
@@ -91,82 +78,68 @@ mod raw {
             };
             let now = Instant::now();
             while let Some(fd) = board.timers.pop_due(now) {
+                if fd == listener_fd {
+                    board.epoll.modify(fd, epoll::READ)?; // the pause after EMFILE is over
+                }
                 // `wake` ignores a stale timer of a caller whose descriptor was reused.
-                if let Some(line) = board.lines.get_mut(&fd)
-                    && line.caller.wake(now)
+                else if let Some((_, caller)) = board.lines.get_mut(&fd)
+                    && caller.wake(now)
                 {
-                    board.serve(fd, false, now);
+                    board.serve(fd, 0, now);
                 }
             }
             for event in &events[..ready] {
                 let (fd, flags) = (event.u64 as RawFd, event.events);
                 if fd == listener_fd {
-                    board.accept_all(&listener);
-                } else if board.lines.get(&fd).is_some_and(|line| line.watching == 0) {
-                    board.hang_up(fd); // watched for nothing, yet reported: the line went dead
+                    board.accept_all(&listener, now);
                 } else {
-                    board.serve(fd, flags & (epoll::READ | epoll::HANG_UP) != 0, now);
+                    board.serve(fd, flags, now);
                 }
             }
         }
     }
 
     impl Switchboard {
-        fn accept_all(&mut self, listener: &TcpListener) {
+        fn accept_all(&mut self, listener: &TcpListener, now: Instant) {
             loop {
-                let stream = match listener.accept() {
-                    Ok((stream, _)) => stream,
+                let (fd, stream) = match listener.accept() {
+                    Ok((stream, _)) => (stream.as_raw_fd(), stream),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                    // 05-epoll pauses accepting after EMFILE; here we just report it.
-                    Err(err) => return eprintln!("{NAME}: cannot pick up a call: {err}"),
+                    Err(err) => {
+                        // EMFILE, say: the listener stays readable, so pause it, don't spin.
+                        eprintln!("{NAME}: cannot pick up a call: {err}; pausing 100 ms");
+                        let _ = self.epoll.modify(listener.as_raw_fd(), 0);
+                        let resume = now + std::time::Duration::from_millis(100);
+                        return self.timers.schedule(resume, listener.as_raw_fd());
+                    }
                 };
-                let (fd, caller, watching) = (stream.as_raw_fd(), Caller::new(), epoll::READ);
-                let add = || self.epoll.control(libc::EPOLL_CTL_ADD, fd, watching);
-                if stream.set_nonblocking(true).is_ok() && add().is_ok() {
-                    self.lines.insert(
-                        fd,
-                        Line {
-                            stream,
-                            caller,
-                            watching,
-                        },
-                    );
+                if stream.set_nonblocking(true).is_ok() && self.epoll.add(fd, epoll::READ).is_ok() {
+                    self.lines.insert(fd, (stream, Caller::new()));
                 }
             }
         }
 
-        fn serve(&mut self, fd: RawFd, can_read: bool, now: Instant) {
-            let Some(line) = self.lines.get_mut(&fd) else {
+        /// Serve the caller on `fd`, after an event with these `flags` (0: after its timer).
+        fn serve(&mut self, fd: RawFd, flags: u32, now: Instant) {
+            let Some((stream, caller)) = self.lines.get_mut(&fd) else {
                 return;
             };
-            let read = match can_read {
-                true => line
-                    .caller
-                    .read_from(&mut line.stream, &mut self.scratch, now),
+            // Watched for nothing, yet reported: an error or hang-up while it waited.
+            let dead = flags != 0 && !caller.wants_read() && !caller.wants_write();
+            let read = match flags & (epoll::READ | epoll::HANG_UP) != 0 {
+                true => caller.read_from(stream, &mut self.scratch, now),
                 false => Ok(protocol::Progress::Drained),
             };
-            let outcome = read.and_then(|_| line.caller.write_to(&mut line.stream, now));
-            if let Some(due) = line.caller.take_new_deadline() {
+            let outcome = read.and_then(|_| caller.write_to(stream, now));
+            if let Some(due) = caller.take_new_deadline() {
                 self.timers.schedule(due, fd);
             }
-            if outcome.is_err() || line.caller.is_done() {
-                return self.hang_up(fd); // broken, or said goodbye
-            }
-            // Tell the kernel only when what we wait for changes.
-            let wanted = (epoll::READ * u32::from(line.caller.wants_read()))
-                | (epoll::WRITE * u32::from(line.caller.wants_write()));
-            if wanted != line.watching {
-                line.watching = wanted;
-                if self.epoll.control(libc::EPOLL_CTL_MOD, fd, wanted).is_err() {
-                    self.hang_up(fd);
-                }
-            }
-        }
-
-        fn hang_up(&mut self, fd: RawFd) {
-            // Closing the socket takes it off epoll's list too; saying so first is tidier.
-            if self.lines.remove(&fd).is_some() {
-                let _ = self.epoll.control(libc::EPOLL_CTL_DEL, fd, 0);
+            // Tell the kernel what we wait for now (05-epoll skips this when nothing changed).
+            let wanted = (epoll::READ * u32::from(caller.wants_read()))
+                | (epoll::WRITE * u32::from(caller.wants_write()));
+            let done = dead || outcome.is_err() || caller.is_done();
+            if done || self.epoll.modify(fd, wanted).is_err() {
+                self.lines.remove(&fd); // closing the socket takes it off epoll's list too
             }
         }
     }
