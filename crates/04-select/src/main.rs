@@ -84,6 +84,8 @@ struct Switchboard {
     scratch: Vec<u8>,
     /// False for a moment after the process ran out of descriptors.
     accepting: bool,
+    /// We said we are out of descriptors, and have not accepted anyone since.
+    told_out_of_descriptors: bool,
     log: Log,
 }
 
@@ -109,6 +111,7 @@ impl Switchboard {
             timers: TimerQueue::new(),
             scratch: vec![0; READ_CHUNK],
             accepting: true,
+            told_out_of_descriptors: false,
             log,
         }
     }
@@ -184,6 +187,7 @@ impl Switchboard {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
+                    self.told_out_of_descriptors = false;
                     let fd = stream.as_raw_fd();
                     if !step04_select::select::fits(fd) {
                         refuse(stream, fd);
@@ -202,9 +206,12 @@ impl Switchboard {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if cli::is_out_of_descriptors(&err) => {
                     // Every accept would fail the same way: pause instead of spinning.
-                    eprintln!(
-                        "{NAME}: cannot pick up a call: {err}; pausing for {ACCEPT_BACKOFF:?}"
-                    );
+                    if !std::mem::replace(&mut self.told_out_of_descriptors, true) {
+                        eprintln!(
+                            "{NAME}: out of descriptors ({err}); \
+                             pausing new calls for {ACCEPT_BACKOFF:?} at a time"
+                        );
+                    }
                     self.accepting = false;
                     self.timers
                         .schedule(now + ACCEPT_BACKOFF, Timer::ResumeAccepting);
