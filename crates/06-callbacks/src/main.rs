@@ -1,9 +1,10 @@
 //! # Step 06: callbacks (a reactor, as in Twisted and Node.js)
 //!
-//! Step 05's epoll loop served ten thousand callers, but the loop and the protocol were one
-//! tangle: the loop knew about callers, look-ups and timers. Programmers soon put an
-//! abstraction over it: a *reactor* ([`reactor`], a hundred lines) owns the loop, and the
-//! protocol becomes a set of *callbacks* that say what to do when something happens:
+//! Step 05's epoll loop served ten thousand callers, but its `Switchboard` did everything at
+//! once: it ran the loop, and it knew every kind of event (the listener, a caller's socket, a
+//! caller's look-up timer) and what each one meant. Programmers soon split the two: a
+//! *reactor* ([`reactor`], a hundred lines, knowing nothing of our protocol) owns the loop, and
+//! the protocol becomes a set of *callbacks* that say what to do when something happens:
 //!
 //! - a caller rings: [`on_ringing`];
 //! - a caller said something: [`on_readable`];
