@@ -1,0 +1,74 @@
+//! A minimal tokio echo server: the yardstick the bench holds the steps against.
+//!
+//! It echoes bytes back as they arrive, one task per connection, on tokio's default
+//! multi-threaded runtime, and knows nothing of `/lookup` or `/quit`. That is the least
+//! work a server can do for the echo load, so "step 08 reaches 0.9× the baseline" means
+//! the step's own logic (line framing, commands, limits) costs about 10%.
+//!
+//! Try it: `cargo run -p bench --bin tokio-echo-baseline`, then `nc 127.0.0.1 7099`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use protocol::cli::{self, ListenArgs};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+const NAME: &str = "tokio-echo-baseline";
+
+/// A minimal tokio echo server (bytes in, the same bytes out), the bench's baseline.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options = Options::parse();
+        let log = options.listen.log();
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = cli::listen(options.listen.socket_addr(7099))?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener)?;
+            cli::announce(NAME, listener.local_addr()?);
+            loop {
+                let (mut stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(err) if cli::accept_error_is_transient(&err) => {
+                        eprintln!("{NAME}: accept failed: {err}; going on");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                };
+                log.event(format_args!("{NAME}: {peer} connected"));
+                tokio::spawn(async move {
+                    // The buffer is allocated when the first bytes arrive, not per idle connection.
+                    let mut buffer = Vec::new();
+                    loop {
+                        if stream.readable().await.is_err() {
+                            return;
+                        }
+                        if buffer.is_empty() {
+                            buffer = vec![0; 4096];
+                        }
+                        match stream.try_read(&mut buffer) {
+                            Ok(0) => return,
+                            Ok(n) => {
+                                if stream.write_all(&buffer[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+                            Err(_) => return,
+                        }
+                    }
+                });
+            }
+        })
+    })
+}

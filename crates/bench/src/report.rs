@@ -1,0 +1,621 @@
+//! The scoreboard as data: one [`Row`] per server per scenario, written as a Markdown table
+//! (stdout and README), CSV and JSON (for anyone who wants to plot it differently).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::machine::Stamp;
+
+/// Which scenario a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Closed-loop echo round trips: messages/s and latency.
+    Echo,
+    /// N clients each `/lookup <ms>` at once: time until all are answered.
+    Lookup,
+    /// N idle connections held: how many, and RSS per connection.
+    Idle,
+    /// S byte-a-second clients, and the latency a fresh client sees meanwhile.
+    Slow,
+    /// The cost of one select/poll/epoll wait as watched descriptors grow.
+    Wait,
+    /// 100,000 idle connections to one server (the stretch goal).
+    C100k,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Echo => "echo",
+            Scenario::Lookup => "lookup",
+            Scenario::Idle => "idle",
+            Scenario::Slow => "slow",
+            Scenario::Wait => "wait",
+            Scenario::C100k => "c100k",
+        }
+    }
+}
+
+/// How a row's figures came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Measured in this run.
+    Ok,
+    /// Computed from a shorter run (the note says how).
+    Extrapolated,
+    /// Not run: this server cannot take the scenario (the note says why).
+    Skipped,
+    /// Run, but it did not complete (the note says what went wrong).
+    Failed,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Extrapolated => "extrapolated",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One server in one scenario at one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: Scenario,
+    /// The server as run, e.g. "02-thread-per-connection --pool 10", "node", "select".
+    pub server: String,
+    /// "step", "peer", "baseline" or (wait cost) "mechanism".
+    pub kind: String,
+    /// Clients, connections or (wait cost) watched descriptors.
+    pub clients: u64,
+    pub status: Status,
+    /// How many interleaved rounds the medians come from.
+    pub rounds: u64,
+    pub msgs_per_sec: Option<f64>,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub all_answered_secs: Option<f64>,
+    pub answered: Option<u64>,
+    pub held: Option<u64>,
+    pub rss_before_kib: Option<f64>,
+    pub rss_holding_kib: Option<f64>,
+    pub rss_per_conn_bytes: Option<f64>,
+    pub probe_p50_us: Option<f64>,
+    pub probe_p99_us: Option<f64>,
+    pub wait_us: Option<f64>,
+    pub note: String,
+}
+
+impl Row {
+    /// An empty row; fill in what the scenario measures.
+    pub fn new(scenario: Scenario, server: &str, kind: &str, clients: u64) -> Self {
+        Row {
+            scenario,
+            server: server.to_string(),
+            kind: kind.to_string(),
+            clients,
+            status: Status::Ok,
+            rounds: 1,
+            msgs_per_sec: None,
+            p50_us: None,
+            p99_us: None,
+            all_answered_secs: None,
+            answered: None,
+            held: None,
+            rss_before_kib: None,
+            rss_holding_kib: None,
+            rss_per_conn_bytes: None,
+            probe_p50_us: None,
+            probe_p99_us: None,
+            wait_us: None,
+            note: String::new(),
+        }
+    }
+
+    /// A row for a scenario this server cannot take, with the reason.
+    pub fn skipped(scenario: Scenario, server: &str, kind: &str, clients: u64, why: &str) -> Self {
+        let mut row = Row::new(scenario, server, kind, clients);
+        row.status = Status::Skipped;
+        row.rounds = 0;
+        row.note = why.to_string();
+        row
+    }
+
+    /// "ok", "extrapolated", "skipped" or "failed".
+    pub fn status_word(&self) -> &'static str {
+        self.status.name()
+    }
+
+    /// Whether the row carries figures (measured or extrapolated).
+    pub fn has_figures(&self) -> bool {
+        matches!(self.status, Status::Ok | Status::Extrapolated)
+    }
+}
+
+/// "server A reaches `ratio` × server B" in one scenario at one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    pub server: String,
+    pub vs: String,
+    pub clients: u64,
+    /// Median over rounds of A/B, paired by round.
+    pub ratio: f64,
+}
+
+/// One of the issue's targets, checked against this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub what: String,
+    /// `None`: not measurable in this run (a server or peer missing, or a quick run).
+    pub met: Option<bool>,
+    pub detail: String,
+}
+
+/// Everything one bench run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub stamp: Stamp,
+    pub quick: bool,
+    pub rows: Vec<Row>,
+    pub ratios: Vec<Ratio>,
+    pub targets: Vec<Target>,
+    /// Things worth knowing that belong to no row (peers missing, build notes).
+    pub notes: Vec<String>,
+}
+
+impl Results {
+    fn rows(&self, scenario: Scenario) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(move |r| r.scenario == scenario)
+    }
+
+    /// Servers in the order they first appear.
+    fn servers(&self, scenario: Scenario) -> Vec<String> {
+        let mut seen = Vec::new();
+        for row in self.rows(scenario) {
+            if !seen.contains(&row.server) {
+                seen.push(row.server.clone());
+            }
+        }
+        seen
+    }
+
+    fn sizes(&self, scenario: Scenario) -> Vec<u64> {
+        self.rows(scenario)
+            .map(|r| r.clients)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn find(&self, scenario: Scenario, server: &str, clients: u64) -> Option<&Row> {
+        self.rows(scenario)
+            .find(|r| r.server == server && r.clients == clients)
+    }
+
+    /// The whole scoreboard as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# C10K scoreboard{}\n",
+            if self.quick { " (--quick)" } else { "" }
+        );
+        let _ = writeln!(out, "{}\n", self.stamp.line());
+        self.echo_table(&mut out);
+        self.lookup_table(&mut out);
+        self.idle_table(
+            &mut out,
+            Scenario::Idle,
+            "Idle connections held, and memory per connection",
+        );
+        self.slow_table(&mut out);
+        self.wait_table(&mut out);
+        self.idle_table(&mut out, Scenario::C100k, "C100K: 100,000 idle connections");
+        if !self.targets.is_empty() {
+            let _ = writeln!(out, "## Targets (issue 5)\n");
+            for target in &self.targets {
+                let mark = match target.met {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "not measured",
+                };
+                let _ = writeln!(out, "- **{mark}**: {} — {}", target.what, target.detail);
+            }
+            out.push('\n');
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "## Notes\n");
+            for note in &self.notes {
+                let _ = writeln!(out, "- {note}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn echo_table(&self, out: &mut String) {
+        let sizes = self.sizes(Scenario::Echo);
+        if sizes.is_empty() {
+            return;
+        }
+        let rounds = self
+            .rows(Scenario::Echo)
+            .map(|r| r.rounds)
+            .max()
+            .unwrap_or(1);
+        let _ = writeln!(
+            out,
+            "## Echo round trips\n\nMessages per second (median of {rounds} interleaved rounds), \
+             and round-trip latency p50 / p99.\n"
+        );
+        let vs: Vec<String> = self
+            .ratios
+            .iter()
+            .map(|r| r.vs.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ratio_size = self.ratios.first().map(|r| r.clients);
+        let mut header = vec!["server".to_string()];
+        for size in &sizes {
+            header.push(format!("{} msgs/s", clients(*size)));
+            header.push(format!("{} p50 / p99", clients(*size)));
+        }
+        for name in &vs {
+            header.push(format!("vs {name} ({})", clients(ratio_size.unwrap_or(0))));
+        }
+        table_header(out, &header);
+        let mut notes = Vec::new();
+        for server in self.servers(Scenario::Echo) {
+            let mut cells = vec![server.clone()];
+            for size in &sizes {
+                match self.find(Scenario::Echo, &server, *size) {
+                    Some(row) if row.has_figures() => {
+                        cells.push(number(row.msgs_per_sec));
+                        cells.push(format!("{} / {}", micros(row.p50_us), micros(row.p99_us)));
+                        if !row.note.is_empty() {
+                            notes.push(format!("{server}, {}: {}", clients(*size), row.note));
+                        }
+                    }
+                    Some(row) => {
+                        cells.push(row.status.name().to_string());
+                        cells.push("—".into());
+                        notes.push(format!(
+                            "{server}, {}: {} — {}",
+                            clients(*size),
+                            row.status.name(),
+                            row.note
+                        ));
+                    }
+                    None => {
+                        cells.push("—".into());
+                        cells.push("—".into());
+                    }
+                }
+            }
+            for name in &vs {
+                let ratio = self
+                    .ratios
+                    .iter()
+                    .find(|r| r.server == server && &r.vs == name);
+                cells.push(ratio.map_or("—".into(), |r| format!("{:.2}×", r.ratio)));
+            }
+            table_row(out, &cells);
+        }
+        footnotes(out, &notes);
+    }
+
+    fn lookup_table(&self, out: &mut String) {
+        let servers = self.servers(Scenario::Lookup);
+        if servers.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Slow back-end\n\nEvery client sends one `/lookup` at the same moment; how long \
+             until the last one is answered.\n"
+        );
+        table_header(
+            out,
+            &[
+                "server",
+                "clients",
+                "all answered",
+                "answered",
+                "how",
+                "note",
+            ]
+            .map(String::from),
+        );
+        for row in self.rows(Scenario::Lookup) {
+            table_row(
+                out,
+                &[
+                    row.server.clone(),
+                    thousands(row.clients as f64),
+                    row.all_answered_secs
+                        .map_or("—".into(), |s| format!("{s:.2} s")),
+                    row.answered.map_or("—".into(), |n| thousands(n as f64)),
+                    row.status.name().to_string(),
+                    row.note.clone(),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
+    fn idle_table(&self, out: &mut String, scenario: Scenario, title: &str) {
+        if self.rows(scenario).next().is_none() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## {title}\n\nThe server's resident memory (all its processes) before the \
+             connections and while holding them; a fresh client's round trip meanwhile.\n"
+        );
+        table_header(
+            out,
+            &[
+                "server",
+                "asked",
+                "held",
+                "RSS before",
+                "RSS holding",
+                "per connection",
+                "fresh client",
+                "note",
+            ]
+            .map(String::from),
+        );
+        for row in self.rows(scenario) {
+            table_row(
+                out,
+                &[
+                    row.server.clone(),
+                    thousands(row.clients as f64),
+                    row.held.map_or("—".into(), |n| thousands(n as f64)),
+                    kib(row.rss_before_kib),
+                    kib(row.rss_holding_kib),
+                    bytes(row.rss_per_conn_bytes),
+                    micros(row.probe_p50_us),
+                    status_note(row),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
+    fn slow_table(&self, out: &mut String) {
+        if self.rows(Scenario::Slow).next().is_none() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Slow clients\n\nS clients each trickle a line at one byte per second; meanwhile \
+             a fresh client does echo round trips.\n"
+        );
+        table_header(
+            out,
+            &[
+                "server",
+                "slow clients",
+                "fresh client p50",
+                "p99",
+                "round trips",
+                "note",
+            ]
+            .map(String::from),
+        );
+        for row in self.rows(Scenario::Slow) {
+            table_row(
+                out,
+                &[
+                    row.server.clone(),
+                    thousands(row.clients as f64),
+                    micros(row.probe_p50_us),
+                    micros(row.probe_p99_us),
+                    row.answered.map_or("—".into(), |n| thousands(n as f64)),
+                    status_note(row),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+
+    fn wait_table(&self, out: &mut String) {
+        let mechanisms = self.servers(Scenario::Wait);
+        if mechanisms.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## The cost of one wait\n\nOne `select`/`poll`/`epoll_wait` call with N idle \
+             descriptors watched and one ready (µs per call).\n"
+        );
+        let mut header = vec!["descriptors".to_string()];
+        header.extend(mechanisms.iter().cloned());
+        table_header(out, &header);
+        let mut notes = Vec::new();
+        for size in self.sizes(Scenario::Wait) {
+            let mut cells = vec![thousands(size as f64)];
+            for mechanism in &mechanisms {
+                cells.push(match self.find(Scenario::Wait, mechanism, size) {
+                    Some(row) if row.has_figures() => {
+                        row.wait_us.map_or("—".into(), |us| format!("{us:.2}"))
+                    }
+                    Some(row) => {
+                        notes.push(format!("{mechanism}, {size}: {}", row.note));
+                        row.status.name().to_string()
+                    }
+                    None => "—".into(),
+                });
+            }
+            table_row(out, &cells);
+        }
+        footnotes(out, &notes);
+    }
+
+    /// Write `bench.md`, `bench.csv` and `bench.json` into `dir`.
+    pub fn write_files(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        };
+        write("bench.md", self.markdown())?;
+        write("bench.csv", self.csv())?;
+        write("bench.json", serde_json::to_string_pretty(self)? + "\n")?;
+        Ok(())
+    }
+
+    /// One line per row, every field.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "scenario,server,kind,clients,status,rounds,msgs_per_sec,p50_us,p99_us,\
+             all_answered_secs,answered,held,rss_before_kib,rss_holding_kib,rss_per_conn_bytes,\
+             probe_p50_us,probe_p99_us,wait_us,note\n",
+        );
+        let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+        let n = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+        for r in &self.rows {
+            let fields = [
+                r.scenario.name().to_string(),
+                csv_field(&r.server),
+                csv_field(&r.kind),
+                r.clients.to_string(),
+                r.status.name().to_string(),
+                r.rounds.to_string(),
+                f(r.msgs_per_sec),
+                f(r.p50_us),
+                f(r.p99_us),
+                f(r.all_answered_secs),
+                n(r.answered),
+                n(r.held),
+                f(r.rss_before_kib),
+                f(r.rss_holding_kib),
+                f(r.rss_per_conn_bytes),
+                f(r.probe_p50_us),
+                f(r.probe_p99_us),
+                f(r.wait_us),
+                csv_field(&r.note),
+            ];
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn status_note(row: &Row) -> String {
+    match row.status {
+        Status::Ok => row.note.clone(),
+        other if row.note.is_empty() => other.name().to_string(),
+        other => format!("{}: {}", other.name(), row.note),
+    }
+}
+
+fn table_header(out: &mut String, cells: &[String]) {
+    table_row(out, cells);
+    table_row(out, &vec!["---".to_string(); cells.len()]);
+}
+
+fn table_row(out: &mut String, cells: &[String]) {
+    let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
+}
+
+fn footnotes(out: &mut String, notes: &[String]) {
+    out.push('\n');
+    for note in notes {
+        let _ = writeln!(out, "- {note}");
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+    }
+}
+
+/// "1 client", "100 clients", "1,000 clients".
+pub fn clients(n: u64) -> String {
+    if n == 1 {
+        "1 client".into()
+    } else {
+        format!("{} clients", thousands(n as f64))
+    }
+}
+
+/// 24691.2 → "24,691".
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if value < 0.0 { format!("-{out}") } else { out }
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map_or("—".into(), thousands)
+}
+
+/// Microseconds, in the unit a person reads best.
+pub fn micros(value: Option<f64>) -> String {
+    match value {
+        None => "—".into(),
+        Some(us) if us < 1_000.0 => format!("{us:.0} µs"),
+        Some(us) if us < 1_000_000.0 => format!("{:.1} ms", us / 1_000.0),
+        Some(us) => format!("{:.2} s", us / 1_000_000.0),
+    }
+}
+
+fn kib(value: Option<f64>) -> String {
+    match value {
+        None => "—".into(),
+        Some(k) if k < 10_240.0 => format!("{k:.0} KiB"),
+        Some(k) => format!("{:.1} MiB", k / 1024.0),
+    }
+}
+
+/// Bytes, in the unit a person reads best.
+pub fn bytes(value: Option<f64>) -> String {
+    match value {
+        None => "—".into(),
+        Some(b) if b < 2_048.0 => format!("{b:.0} B"),
+        Some(b) => format!("{:.1} KiB", b / 1024.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(24691.2), "24,691");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1_000_000.0), "1,000,000");
+        assert_eq!(micros(Some(80.0)), "80 µs");
+        assert_eq!(micros(Some(1_500.0)), "1.5 ms");
+        assert_eq!(bytes(Some(250.0)), "250 B");
+        assert_eq!(bytes(Some(10_240.0)), "10.0 KiB");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+    }
+}

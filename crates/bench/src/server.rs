@@ -1,0 +1,358 @@
+//! The servers under test: starting one as a child process on a free port, checking that it
+//! speaks the line protocol, reading its memory, and stopping it by its process group.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// What kind of server a contender is; the charts colour and group by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A step of the course.
+    Step,
+    /// Another program on this machine (socat, Python, Node.js).
+    Peer,
+    /// The minimal tokio echo server the steps are held against.
+    Baseline,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Step => "step",
+            Kind::Peer => "peer",
+            Kind::Baseline => "baseline",
+        }
+    }
+}
+
+/// A limit that stops a server from taking a scenario as asked, and why.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub at: u64,
+    pub why: String,
+}
+
+/// What a server cannot do, so the bench reports it instead of measuring nonsense.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Serves at most this many callers at once; the rest wait (01: one, 02 --pool 10: ten).
+    pub operators: Option<Limit>,
+    /// Cannot hold more connections than this (04: select's FD_SETSIZE).
+    pub connections: Option<Limit>,
+    /// The bench holds at most this many idle connections to it (to spare the machine).
+    pub idle_cap: Option<Limit>,
+    /// Does not understand `/lookup` (socat's byte echo).
+    pub no_lookup: Option<String>,
+}
+
+/// How a server is told its port.
+#[derive(Debug, Clone)]
+pub enum Port {
+    /// It takes `--port 0 --quiet` and prints `... listening on ADDR`.
+    Announced,
+    /// The bench picks a free port and puts it where `{port}` stands in the arguments.
+    Given,
+}
+
+/// One server the bench runs.
+#[derive(Debug, Clone)]
+pub struct Contender {
+    /// As shown in tables: the binary and its options, e.g. "02-thread-per-connection --pool 10".
+    pub name: String,
+    pub kind: Kind,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub port: Port,
+    pub limits: Limits,
+}
+
+/// A server running as our child, in its own process group.
+pub struct Running {
+    child: Child,
+    pub addr: SocketAddr,
+    output: Arc<Mutex<VecDeque<String>>>,
+}
+
+const OUTPUT_TAIL: usize = 20;
+
+impl Contender {
+    /// Start the server, wait until it listens, and check one echo round trip.
+    pub fn start(&self) -> anyhow::Result<Running> {
+        let mut args = self.args.clone();
+        let given_port = match self.port {
+            Port::Announced => {
+                args.extend(["--port", "0", "--quiet"].map(String::from));
+                None
+            }
+            Port::Given => {
+                let port = free_port()?;
+                for arg in &mut args {
+                    *arg = arg.replace("{port}", &port.to_string());
+                }
+                Some(port)
+            }
+        };
+        let mut command = Command::new(&self.program);
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        {
+            // Its own process group, so stopping it also stops what it forked (socat).
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.program.display()))?;
+        let output = Arc::new(Mutex::new(VecDeque::new()));
+        let (lines_tx, lines_rx) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            drain(stdout, output.clone(), Some(lines_tx));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            drain(stderr, output.clone(), None);
+        }
+        let mut running = Running {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], given_port.unwrap_or(0))),
+            output,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        match given_port {
+            None => loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match lines_rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                    Ok(line) => {
+                        if let Some(addr) = announced_addr(&line) {
+                            running.addr = addr;
+                            break;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        running.wait_briefly();
+                        bail!("exited before it listened: {}", running.last_words());
+                    }
+                }
+                if Instant::now() >= deadline {
+                    bail!("printed no `listening on ADDR` line within 20 s");
+                }
+            },
+            Some(_) => loop {
+                if TcpStream::connect_timeout(&running.addr, Duration::from_millis(200)).is_ok() {
+                    break;
+                }
+                if running.child.try_wait().ok().flatten().is_some() {
+                    bail!("exited before it listened: {}", running.last_words());
+                }
+                if Instant::now() >= deadline {
+                    bail!("did not accept connections within 20 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            },
+        }
+        speaks_the_protocol(running.addr)?;
+        Ok(running)
+    }
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the server and every process it forked, in KiB.
+    pub fn rss_kib(&self) -> Option<f64> {
+        group_rss_kib(self.pid())
+    }
+
+    /// Whether it is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last thing it printed, for an error note.
+    pub fn last_words(&self) -> String {
+        let output = self.output.lock().map(|o| o.clone()).unwrap_or_default();
+        output
+            .iter()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .cloned()
+            .unwrap_or_else(|| "(no output)".into())
+    }
+
+    fn wait_briefly(&mut self) {
+        for _ in 0..20 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Stop it and everything it started (its process group), and reap it.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        {
+            let pgid = self.child.id() as libc::pid_t;
+            // SAFETY: kill only sends a signal; the negative pid names the process group we
+            // created for this child (process_group(0) above), so nothing else is touched.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The address in a `NAME: listening on ADDR` line.
+pub fn announced_addr(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once("listening on ")?;
+    rest.split_whitespace()
+        .next()?
+        .trim_end_matches(',')
+        .parse()
+        .ok()
+}
+
+fn drain(
+    stream: impl Read + Send + 'static,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    lines: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(lines) = &lines {
+                let _ = lines.send(line.clone());
+            }
+            if let Ok(mut tail) = tail.lock() {
+                if tail.len() == OUTPUT_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    });
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// One echo round trip: a server that does not answer `hello` with `hello` is not speaking
+/// the course's protocol (step 09 speaks HTTP), and its figures would mean nothing.
+pub fn speaks_the_protocol(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"bench says hello\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(_) if line.trim_end() == "bench says hello" => Ok(()),
+        Ok(0) => bail!("does not speak the line protocol: hung up on an echo line"),
+        Ok(_) => bail!(
+            "does not speak the line protocol: answered {:?} to an echo line",
+            line.trim_end().chars().take(40).collect::<String>()
+        ),
+        Err(err) => bail!("does not speak the line protocol: no echo within 5 s ({err})"),
+    }
+}
+
+/// Sum the resident memory of every process in process group `pgid`, in KiB.
+#[cfg(target_os = "linux")]
+pub fn group_rss_kib(pgid: u32) -> Option<f64> {
+    // Linux: /proc/<pid>/stat names each process's group; /proc/<pid>/status its VmRSS.
+    let mut total = 0.0;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name may hold spaces; fields after its closing ')' are fixed.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let pgrp: Option<u32> = after.split_whitespace().nth(2).and_then(|f| f.parse().ok());
+        if pgrp != Some(pgid) {
+            continue;
+        }
+        if let Some(kib) = vm_rss_kib(pid) {
+            total += kib;
+            found = true;
+        }
+    }
+    found.then_some(total)
+}
+
+#[cfg(target_os = "linux")]
+fn vm_rss_kib(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Sum the resident memory of every process in process group `pgid`, in KiB (`ps`, macOS).
+#[cfg(not(target_os = "linux"))]
+pub fn group_rss_kib(pgid: u32) -> Option<f64> {
+    let output = Command::new("ps")
+        .args(["-A", "-o", "pgid=,rss="])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut total = 0.0;
+    let mut found = false;
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(group), Some(rss)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if group.parse::<u32>().ok() == Some(pgid) {
+            total += rss.parse::<f64>().unwrap_or(0.0);
+            found = true;
+        }
+    }
+    found.then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_announced_address() {
+        assert_eq!(
+            announced_addr("05-epoll: listening on 127.0.0.1:40123"),
+            Some("127.0.0.1:40123".parse().expect("addr"))
+        );
+        assert_eq!(announced_addr("05-epoll: 4 workers"), None);
+    }
+}
