@@ -36,8 +36,10 @@ pub struct BarChart {
     pub series: Vec<String>,
     pub bars: Vec<Bar>,
     pub log_scale: bool,
-    /// How to print a value on the axis and beside a bar.
+    /// How to print a value beside a bar.
     pub format: fn(f64) -> String,
+    /// How to print a tick on the value axis (on a log axis: powers of ten).
+    pub format_axis: fn(f64) -> String,
 }
 
 /// Lines over a shared x axis, e.g. wait cost against watched descriptors.
@@ -344,7 +346,13 @@ where
         .y_label_area_size(90)
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
     let (format_x, format_y) = (chart.format_x, chart.format_y);
+    let light = if chart.log_x || chart.log_y {
+        WHITE.mix(0.0)
+    } else {
+        BLACK.mix(0.05)
+    };
     plot.configure_mesh()
+        .light_line_style(light)
         .x_labels(if chart.log_x {
             (x_hi - x_lo) as usize + 1
         } else {

@@ -256,13 +256,12 @@ impl Results {
             "## Echo round trips\n\nMessages per second (median of {rounds} interleaved rounds), \
              and round-trip latency p50 / p99.\n"
         );
-        let vs: Vec<String> = self
-            .ratios
-            .iter()
-            .map(|r| r.vs.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut vs: Vec<String> = Vec::new();
+        for ratio in &self.ratios {
+            if !vs.contains(&ratio.vs) {
+                vs.push(ratio.vs.clone());
+            }
+        }
         let ratio_size = self.ratios.first().map(|r| r.clients);
         let mut header = vec!["server".to_string()];
         for size in &sizes {
@@ -576,6 +575,16 @@ fn number(value: Option<f64>) -> String {
     value.map_or("—".into(), thousands)
 }
 
+/// A power of ten of bytes for a log axis: "100 B", "10 kB", "1 MB".
+pub fn decimal_bytes(value: f64) -> String {
+    match value {
+        v if v < 1e3 => format!("{v:.0} B"),
+        v if v < 1e6 => format!("{:.0} kB", v / 1e3),
+        v if v < 1e9 => format!("{:.0} MB", v / 1e6),
+        v => format!("{:.0} GB", v / 1e9),
+    }
+}
+
 /// Microseconds, in the unit a person reads best.
 pub fn micros(value: Option<f64>) -> String {
     match value {
@@ -599,7 +608,8 @@ pub fn bytes(value: Option<f64>) -> String {
     match value {
         None => "—".into(),
         Some(b) if b < 2_048.0 => format!("{b:.0} B"),
-        Some(b) => format!("{:.1} KiB", b / 1024.0),
+        Some(b) if b < 2_097_152.0 => format!("{:.1} KiB", b / 1024.0),
+        Some(b) => format!("{:.1} MiB", b / 1_048_576.0),
     }
 }
 

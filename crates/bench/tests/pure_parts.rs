@@ -119,6 +119,7 @@ fn charts_render_to_png_and_svg_with_the_bundled_font() {
         ],
         log_scale: false,
         format: bench::report::thousands,
+        format_axis: bench::report::thousands,
     };
     let mut files = render_bars(&bars, &dir, "echo", stamp).expect("bar chart");
     let log_bars = BarChart {
