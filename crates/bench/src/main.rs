@@ -1060,7 +1060,10 @@ fn targets(plan: &Plan, rows: &[Row], ratios: &[Ratio]) -> Vec<Target> {
                 format!("held {}", report::thousands(h as f64))
             }),
         });
-        if let Some((_, limit)) = rss_limits.iter().find(|(p, _)| row.server.starts_with(p)) {
+        if let Some((_, limit)) = rss_limits
+            .iter()
+            .find(|(p, _)| row.server == *p || (p.ends_with('-') && row.server.starts_with(p)))
+        {
             targets.push(Target {
                 what: format!(
                     "{}: at most {} per idle connection",
