@@ -239,8 +239,11 @@ where
     } else {
         8
     };
-    plot.configure_mesh()
-        .disable_y_mesh()
+    let mut mesh = plot.configure_mesh();
+    if chart.log_scale {
+        mesh.disable_x_mesh();
+    }
+    mesh.disable_y_mesh()
         .y_labels(0)
         .x_labels(ticks)
         .x_label_formatter(&|v| format(axis.value_at(*v)))
