@@ -5,6 +5,7 @@
 //! memory, `load` runs loadgen against it. The binary (`src/main.rs`) runs the scenarios.
 
 pub mod charts;
+pub mod driver;
 pub mod load;
 pub mod loadgen;
 pub mod machine;

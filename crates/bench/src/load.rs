@@ -12,10 +12,11 @@ use anyhow::{Context, bail};
 use crate::loadgen::{LoadReport, parse_output};
 use crate::server::Running;
 
-/// The load generator binary.
+/// The load generator: the `loadgen` binary, or (when it is not built) the built-in driver.
 #[derive(Debug, Clone)]
 pub struct Loadgen {
-    pub program: PathBuf,
+    /// `None`: use [`crate::driver`] in this process.
+    pub program: Option<PathBuf>,
 }
 
 /// What one run gave: loadgen's report and the server's peak memory meanwhile.
@@ -35,7 +36,10 @@ impl Loadgen {
         sample_rss: bool,
     ) -> anyhow::Result<Run> {
         let target: SocketAddr = server.addr;
-        let mut command = Command::new(&self.program);
+        let Some(program) = &self.program else {
+            return built_in(server, args, deadline, sample_rss);
+        };
+        let mut command = Command::new(program);
         command
             .arg("--target")
             .arg(target.to_string())
@@ -51,7 +55,7 @@ impl Loadgen {
         }
         let mut child = command
             .spawn()
-            .with_context(|| format!("cannot start {}", self.program.display()))?;
+            .with_context(|| format!("cannot start {}", program.display()))?;
         let stdout = child.stdout.take().map(collect);
         let stderr = child.stderr.take().map(collect);
         let started = Instant::now();
@@ -101,5 +105,54 @@ fn collect(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<St
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
         text
+    })
+}
+
+/// Run the built-in driver on a thread, sampling the server's memory meanwhile.
+fn built_in(
+    server: &mut Running,
+    args: &[String],
+    deadline: Duration,
+    sample_rss: bool,
+) -> anyhow::Result<Run> {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let number = |flag: &str, default: f64| {
+        value(flag)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(default)
+    };
+    let job = crate::driver::Job {
+        target: server.addr,
+        conns: number("--conns", 1.0) as u64,
+        mode: value("--mode").unwrap_or_else(|| "echo".into()),
+        duration: Duration::from_secs_f64(number("--duration", 5.0)),
+        lookup_ms: number("--lookup-ms", 1000.0) as u64,
+    };
+    let worker = std::thread::spawn(move || crate::driver::run(&job));
+    let started = Instant::now();
+    let mut peak: Option<f64> = None;
+    while !worker.is_finished() {
+        if started.elapsed() > deadline {
+            bail!(
+                "the built-in driver did not finish within {} s",
+                deadline.as_secs()
+            );
+        }
+        if sample_rss && let Some(kib) = server.rss_kib() {
+            peak = Some(peak.map_or(kib, |p: f64| p.max(kib)));
+        }
+        std::thread::sleep(Duration::from_millis(if sample_rss { 150 } else { 20 }));
+    }
+    let report = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the built-in driver panicked"))??;
+    Ok(Run {
+        report,
+        peak_rss_kib: peak,
     })
 }
