@@ -1104,7 +1104,7 @@ fn targets(plan: &Plan, rows: &[Row], ratios: &[Ratio]) -> Vec<Target> {
                 ratio.vs
             ),
             met: Some(ratio.ratio >= wanted),
-            detail: format!("{:.2}×", ratio.ratio),
+            detail: format!("{:.3}×", ratio.ratio),
         });
     }
     if let Some(row) = find(Scenario::C100k).next() {

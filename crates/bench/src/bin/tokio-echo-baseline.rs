@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use protocol::cli::{self, ListenArgs};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const NAME: &str = "tokio-echo-baseline";
@@ -47,24 +47,22 @@ fn main() -> ExitCode {
                 };
                 log.event(format_args!("{NAME}: {peer} connected"));
                 tokio::spawn(async move {
-                    // The buffer is allocated when the first bytes arrive, not per idle connection.
-                    let mut buffer = Vec::new();
+                    // Wait for the first byte before allocating the buffer, so an idle
+                    // connection costs only its task and socket. (`readable()` may wake once
+                    // without data; `peek` waits for real bytes.)
+                    match stream.peek(&mut [0u8; 1]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let mut buffer = vec![0u8; 4096];
                     loop {
-                        if stream.readable().await.is_err() {
-                            return;
-                        }
-                        if buffer.is_empty() {
-                            buffer = vec![0; 4096];
-                        }
-                        match stream.try_read(&mut buffer) {
-                            Ok(0) => return,
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
                             Ok(n) => {
                                 if stream.write_all(&buffer[..n]).await.is_err() {
                                     return;
                                 }
                             }
-                            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
-                            Err(_) => return,
                         }
                     }
                 });
