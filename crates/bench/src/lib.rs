@@ -13,4 +13,6 @@ pub mod report;
 pub mod server;
 pub mod stats;
 pub mod waitcost;
+#[cfg(unix)]
+pub mod waitprobe;
 pub mod workspace;

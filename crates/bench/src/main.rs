@@ -83,6 +83,8 @@ struct Plan {
     slow_clients: u64,
     slow_secs: f64,
     wait_args: Vec<String>,
+    /// Descriptor counts for the built-in wait probe.
+    wait_sizes: Vec<u64>,
     c100k: bool,
 }
 
@@ -101,6 +103,7 @@ impl Plan {
                 slow_clients: 12,
                 slow_secs: 1.5,
                 wait_args: vec!["--quick".into()],
+                wait_sizes: vec![10, 100, 1000],
                 c100k: false,
             }
         } else {
@@ -116,6 +119,7 @@ impl Plan {
                 slow_clients: 100,
                 slow_secs: 8.0,
                 wait_args: vec![],
+                wait_sizes: vec![10, 100, 500, 1000, 2000, 5000, 10_000, 19_000],
                 c100k: !options.no_c100k,
             }
         }
@@ -956,8 +960,24 @@ fn join(a: &str, b: &str) -> String {
 fn wait_cost(plan: &Plan, workspace: &Workspace, notes: &mut Vec<String>) -> Vec<Row> {
     let program = workspace.bin("wait-cost");
     if !program.exists() {
-        notes.push("wait cost: the wait-cost binary is not built; scenario skipped".into());
-        return Vec::new();
+        #[cfg(unix)]
+        {
+            notes.push(
+                "wait cost: the wait-cost binary (crates/wait-cost) is not built; measured with \
+                 the bench's small built-in probe instead"
+                    .into(),
+            );
+            eprintln!("bench: wait cost: wait-cost is not built; using the built-in probe");
+            return bench::waitprobe::measure(&plan.wait_sizes)
+                .into_iter()
+                .map(wait_row)
+                .collect();
+        }
+        #[cfg(not(unix))]
+        {
+            notes.push("wait cost: the wait-cost binary is not built; scenario skipped".into());
+            return Vec::new();
+        }
     }
     let output = Command::new(&program)
         .args(&plan.wait_args)
@@ -982,25 +1002,24 @@ fn wait_cost(plan: &Plan, workspace: &Workspace, notes: &mut Vec<String>) -> Vec
         }
     };
     match bench::waitcost::parse(&String::from_utf8_lossy(&output.stdout)) {
-        Ok(points) => points
-            .into_iter()
-            .map(|p| {
-                let mut row = Row::new(Scenario::Wait, &p.mechanism, "mechanism", p.fds);
-                match p.micros {
-                    Some(us) => row.wait_us = Some(us),
-                    None => {
-                        row.status = Status::Skipped;
-                        row.note = p.note.unwrap_or_default();
-                    }
-                }
-                row
-            })
-            .collect(),
+        Ok(points) => points.into_iter().map(wait_row).collect(),
         Err(err) => {
             notes.push(format!("wait cost: {err:#}"));
             Vec::new()
         }
     }
+}
+
+fn wait_row(point: bench::waitcost::WaitPoint) -> Row {
+    let mut row = Row::new(Scenario::Wait, &point.mechanism, "mechanism", point.fds);
+    match point.micros {
+        Some(us) => row.wait_us = Some(us),
+        None => {
+            row.status = Status::Skipped;
+            row.note = point.note.unwrap_or_default();
+        }
+    }
+    row
 }
 
 /// C100K: 100,000 idle connections to one server, and a fresh client still answered.
