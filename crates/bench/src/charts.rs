@@ -178,7 +178,8 @@ impl Axis {
             if !lo.is_finite() {
                 return (0.0, 1.0);
             }
-            let lo = lo.log10().floor();
+            // Leave room below the smallest value so its bar is visible.
+            let lo = (lo.log10() - 0.3).floor();
             let hi = (hi.log10() + 0.35).ceil().max(lo + 1.0);
             (lo, hi)
         } else {
@@ -289,7 +290,8 @@ where
                 style,
             )))?;
             let (px, py) = plot.backend_coord(&(end, (y0 + y1) / 2.0));
-            let text = match (&bar.note, group + 1 == bar.values.len()) {
+            let complete = bar.values.iter().all(Option::is_some);
+            let text = match (&bar.note, group + 1 == bar.values.len() && complete) {
                 (Some(note), true) => format!("{} ({note})", format(value)),
                 _ => format(value),
             };
@@ -297,6 +299,17 @@ where
                 text,
                 (px + 4, py),
                 anchored((FONT, 13).into_font().color(&BLACK), HPos::Left),
+            ))?;
+        }
+        let first_missing = bar.values.iter().position(Option::is_none);
+        if let (true, Some(group), Some(note)) = (any, first_missing, &bar.note) {
+            // Some sizes measured, some not: say why beside the first empty slot.
+            let y = top - thickness * group as f64 - thickness * 0.45;
+            let (px, py) = plot.backend_coord(&(lo, y));
+            root.draw(&Text::new(
+                note.clone(),
+                (px + 6, py),
+                anchored(note_style.clone(), HPos::Left),
             ))?;
         }
         if !any {
@@ -419,5 +432,6 @@ mod tests {
         let axis = Axis { log: true };
         assert!((axis.value_at(axis.drawn_at(250.0)) - 250.0).abs() < 1e-9);
         assert_eq!(axis.range([250.0, 9_800.0].into_iter()), (2.0, 5.0));
+        assert_eq!(axis.range([1.02, 100.0].into_iter()).0, -1.0);
     }
 }

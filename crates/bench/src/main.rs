@@ -1181,13 +1181,25 @@ fn draw_charts(results: &Results, plan: &Plan, out: &Path) -> anyhow::Result<Vec
                             .and_then(|r| r.msgs_per_sec)
                     })
                     .collect();
-                let skipped =
-                    rows(Scenario::Echo).find(|r| &r.server == server && !r.has_figures());
+                let missing: Vec<&Row> = rows(Scenario::Echo)
+                    .filter(|r| &r.server == server && !r.has_figures())
+                    .collect();
+                let note = missing.first().map(|first| {
+                    let sizes: Vec<String> = missing
+                        .iter()
+                        .map(|r| report::thousands(r.clients as f64))
+                        .collect();
+                    format!(
+                        "{} clients: {} ({})",
+                        sizes.join(", "),
+                        first.status_word(),
+                        short(&first.note)
+                    )
+                });
                 Bar {
                     label: server.clone(),
                     values,
-                    note: skipped
-                        .map(|r| format!("{}: {}", report::clients(r.clients), r.status_word())),
+                    note,
                     faded: false,
                 }
             })
