@@ -1230,6 +1230,7 @@ fn draw_charts(results: &Results, plan: &Plan, out: &Path) -> anyhow::Result<Vec
                 label: row.server.clone(),
                 values: vec![value(row).filter(|_| row.has_figures())],
                 note: match row.status {
+                    Status::Ok if value(row).is_none() => Some(short(&row.note)),
                     Status::Ok => (row.clients
                         != rows(scenario).map(|r| r.clients).max().unwrap_or(0))
                     .then(|| format!("at {}", report::thousands(row.clients as f64))),
