@@ -1,0 +1,1 @@
+../../../exercises/04-timer-queue/tests/timers.rs
