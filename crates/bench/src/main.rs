@@ -5,7 +5,7 @@
 //! CSV and JSON under `target/bench/`, and charts (PNG for slides, SVG for the README).
 //!
 //! ```text
-//! cargo run --release -p bench          # the full scoreboard (about 15 minutes)
+//! cargo run --release -p bench          # the full scoreboard (about 10 minutes)
 //! cargo run -p bench -- --quick         # everything small, under two minutes (CI runs this)
 //! cargo run -p bench -- --only 05,08,node --scenarios echo
 //! ```
