@@ -234,7 +234,7 @@ where
         .x_label_area_size(44)
         .y_label_area_size(320)
         .build_cartesian_2d(lo..hi, 0.0..rows)?;
-    let format = chart.format;
+    let (format, format_axis) = (chart.format, chart.format_axis);
     let ticks = if chart.log_scale {
         (hi - lo) as usize + 1
     } else {
@@ -247,7 +247,7 @@ where
     mesh.disable_y_mesh()
         .y_labels(0)
         .x_labels(ticks)
-        .x_label_formatter(&|v| format(axis.value_at(*v)))
+        .x_label_formatter(&|v| format_axis(axis.value_at(*v)))
         .x_desc(if chart.log_scale {
             format!("{} (log scale)", chart.value_label)
         } else {

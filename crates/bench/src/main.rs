@@ -1231,6 +1231,11 @@ fn draw_charts(results: &Results, plan: &Plan, out: &Path) -> anyhow::Result<Vec
                 values: vec![value(row).filter(|_| row.has_figures())],
                 note: match row.status {
                     Status::Ok if value(row).is_none() => Some(short(&row.note)),
+                    // A log axis has no zero: say it in words.
+                    Status::Ok if value(row) == Some(0.0) => Some(format!(
+                        "0 (no growth measured) at {}",
+                        report::thousands(row.clients as f64)
+                    )),
                     Status::Ok => (row.clients
                         != rows(scenario).map(|r| r.clients).max().unwrap_or(0))
                     .then(|| format!("at {}", report::thousands(row.clients as f64))),
