@@ -1,0 +1,417 @@
+//! # Step 03: how many threads can I make?
+//!
+//! Step 02's `--unbounded` mode hires an operator (an OS thread) for every caller. For ten
+//! thousand callers that means ten thousand threads. Can we? This step is not a server: it
+//! starts threads that do nothing but wait, in batches that double in size, and prints what
+//! they cost after each batch. It stops at the `--max` cap (10,000 unless you raise it) or at
+//! the first thread the system refuses, says which limit it hit, then wakes every thread and
+//! joins it before exiting.
+//!
+//! ## Try it
+//! ```text
+//! cargo run --release --bin 03-thread-explosion
+//! cargo run --release --bin 03-thread-explosion -- --max 40000          # until something breaks
+//! cargo run --release --bin 03-thread-explosion -- --stack-size 64K     # smaller stacks
+//! ```
+//! Watch two columns. *Virtual* memory grows by the whole stack size per thread (2 MiB by
+//! default): that is address space reserved, not memory used. *RSS*, the memory really in
+//! use, grows by only a few KiB per thread, because a stack page costs RAM only once it is
+//! touched. Then watch where it stops: usually not at memory but at a count limit of the
+//! kernel (threads-max, pid_max, ulimit -u, max_map_count). And watch the time per batch:
+//! creating a thread costs tens of microseconds, scheduling thousands of them costs more.
+
+use std::fmt;
+use std::io;
+use std::process::ExitCode;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use protocol::cli;
+
+const NAME: &str = "03-thread-explosion";
+
+/// Step 03 of the C10K course: start idle threads in doubling batches until a cap or a limit
+/// stops us, printing threads, memory and time per batch.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    /// Stop after this many threads. The default keeps a laptop responsive; raise it on
+    /// purpose to find the system's own limit.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max: u32,
+
+    /// Threads in the first batch; every batch after it is twice as large.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch: u32,
+
+    /// Stack reserved for each thread: bytes, or with a K, M or G suffix (64K, 2M).
+    /// Rust's default for spawned threads is 2M.
+    #[arg(long, default_value = "2M", value_parser = parse_size)]
+    stack_size: usize,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options = Options::parse();
+        println!(
+            "{NAME}: starting idle threads with {} stacks, in doubling batches, up to {}",
+            Bytes(options.stack_size as u64),
+            options.max
+        );
+        let mut crowd = Crowd::new(options.stack_size);
+        let outcome = crowd.grow(options.max, options.batch);
+        println!("{NAME}: {outcome}");
+        let (count, took) = crowd.release_and_join();
+        println!("{NAME}: woke and joined all {count} threads in {took:.1?}; nothing left running");
+        Ok(())
+    })
+}
+
+/// The gate every idle thread waits at, until the main thread opens it.
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        // A poisoned lock means another thread panicked; the gate's state is still valid.
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.opened.notify_all();
+    }
+}
+
+/// All the threads started so far.
+struct Crowd {
+    stack_size: usize,
+    /// Memory mappings of the process before the first thread (Linux).
+    mapped_at_start: u64,
+    gate: Arc<Gate>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Why the crowd stopped growing.
+enum Outcome {
+    Cap(u32),
+    /// We stopped just short of `vm.max_map_count` (see [`Crowd::room_in_map_table`]).
+    MapTable {
+        threads: usize,
+        ceiling: u64,
+        per_thread: f64,
+    },
+    Refused {
+        started: usize,
+        err: io::Error,
+    },
+}
+
+impl Crowd {
+    fn new(stack_size: usize) -> Self {
+        let gate = Arc::new(Gate {
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+        });
+        Crowd {
+            stack_size,
+            mapped_at_start: limits::mappings().unwrap_or(0),
+            gate,
+            threads: Vec::new(),
+        }
+    }
+
+    /// Start batches of `first`, `2 × first`, ... threads until `max` are alive or one is
+    /// refused, printing a row of the table after each batch.
+    fn grow(&mut self, max: u32, first: u32) -> Outcome {
+        println!(
+            "{:>6} {:>9} {:>11} {:>11} {:>12} {:>12}",
+            "batch", "threads", "RSS", "virtual", "batch took", "per thread"
+        );
+        let mut batch = first;
+        for number in 1.. {
+            let mut size = batch.min(max - self.threads.len() as u32);
+            if let Some((room, ceiling, per_thread)) = self.room_in_map_table() {
+                if room == 0 {
+                    let threads = self.threads.len();
+                    return Outcome::MapTable {
+                        threads,
+                        ceiling,
+                        per_thread,
+                    };
+                }
+                size = size.min(room);
+            }
+            let before = self.threads.len();
+            let started = Instant::now();
+            let result = (0..size).try_for_each(|_| self.start_one());
+            let took = started.elapsed();
+            self.print_row(number, self.threads.len() - before, took);
+            if let Err(err) = result {
+                return Outcome::Refused {
+                    started: self.threads.len(),
+                    err,
+                };
+            }
+            if self.threads.len() as u32 >= max {
+                return Outcome::Cap(max);
+            }
+            batch = batch.saturating_mul(2);
+        }
+        unreachable!("the loop above returns once max is reached")
+    }
+
+    /// How many more threads fit below the kernel's limit on memory mappings, with a margin,
+    /// and that limit. Each Rust thread maps its stack, a guard page, and a small signal stack
+    /// with its own guard. Past `vm.max_map_count` a new thread may be created and then fail
+    /// to map its signal stack, which aborts the whole process: so we stop short of it.
+    /// (`None` where the table cannot be read, or before the first batch shows the cost.)
+    fn room_in_map_table(&self) -> Option<(u32, u64, f64)> {
+        let (mapped, ceiling) = (limits::mappings()?, limits::max_map_count()?);
+        if self.threads.is_empty() {
+            return None;
+        }
+        let per_thread =
+            mapped.saturating_sub(self.mapped_at_start) as f64 / self.threads.len() as f64;
+        let free = ceiling.saturating_sub(mapped + 256) as f64;
+        Some(((free / per_thread.max(1.0)) as u32, ceiling, per_thread))
+    }
+
+    fn start_one(&mut self) -> io::Result<()> {
+        let gate = Arc::clone(&self.gate);
+        let handle = thread::Builder::new()
+            .stack_size(self.stack_size)
+            .spawn(move || gate.wait())?;
+        self.threads.push(handle);
+        Ok(())
+    }
+
+    fn print_row(&self, number: u32, started: usize, took: Duration) {
+        let memory = Memory::of_this_process();
+        let per_thread = took / (started.max(1) as u32);
+        println!(
+            "{number:>6} {:>9} {:>11} {:>11} {:>12} {:>12}",
+            self.threads.len(),
+            memory.map_or("n/a".into(), |m| Bytes(m.rss).to_string()),
+            memory.map_or("n/a".into(), |m| Bytes(m.virtual_size).to_string()),
+            format!("{took:.1?}"),
+            format!("{per_thread:.1?}"),
+        );
+    }
+
+    /// Open the gate and wait for every thread to finish.
+    fn release_and_join(self) -> (usize, Duration) {
+        let started = Instant::now();
+        self.gate.open();
+        let count = self.threads.len();
+        for handle in self.threads {
+            // The threads only wait at the gate; none of them can panic.
+            let _ = handle.join();
+        }
+        (count, started.elapsed())
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Cap(max) => write!(
+                f,
+                "stopped at the --max cap of {max} threads (raise it with --max to find the \
+                 system's own limit)"
+            ),
+            Outcome::MapTable {
+                threads,
+                ceiling,
+                per_thread,
+            } => write!(
+                f,
+                "stopped at {threads} threads, just below vm.max_map_count = {ceiling}: each \
+                 thread takes {per_thread:.1} memory mappings (stack, guard page, signal stack), \
+                 and one more thread could abort the whole process. That, not memory, is the \
+                 limit here (sysctl vm.max_map_count raises it)"
+            ),
+            Outcome::Refused { started, err } => {
+                write!(f, "thread {} was refused: {err}. ", started + 1)?;
+                write!(f, "{}", explain(*started, err))
+            }
+        }
+    }
+}
+
+/// Name the limit that most likely refused the next thread.
+///
+/// `pthread_create` reports nearly every shortage as `EAGAIN`: the per-user process limit,
+/// the system-wide thread and pid limits, the number of memory mappings (each stack is one or
+/// two), and failing to allocate the stack itself. So we compare how many threads we had
+/// with each limit we can read.
+fn explain(started: usize, err: &io::Error) -> String {
+    let threads = started as u64 + 1; // and the main thread
+    let mut near: Vec<String> = limits::all()
+        .into_iter()
+        .filter(|(_, value)| *value <= threads + threads / 20 + 64)
+        .map(|(name, value)| format!("{name} = {value}"))
+        .collect();
+    let kind = match err.raw_os_error() {
+        Some(libc::EAGAIN) => "EAGAIN (\"try again\": a resource limit)",
+        Some(libc::ENOMEM) => "ENOMEM (out of memory)",
+        _ => "an unexpected error",
+    };
+    if started == 0 {
+        near.clear();
+        near.push("the very first thread failed: the stack size itself is too large to map".into());
+    } else if near.is_empty() {
+        near.push(
+            "no count limit is near: most likely memory for the stacks (try a smaller \
+             --stack-size) or a container's limit"
+                .into(),
+        );
+    }
+    format!(
+        "The system said {kind}; the likely limit: {}.",
+        near.join("; ")
+    )
+}
+
+/// The limits that cap how many threads a process may have, where they can be read.
+mod limits {
+    /// (what it is, its value) for every limit readable on this system.
+    pub fn all() -> Vec<(&'static str, u64)> {
+        let mut found = Vec::new();
+        if let Some(nproc) = rlimit_nproc() {
+            found.push((
+                "ulimit -u (RLIMIT_NPROC, processes and threads per user)",
+                nproc,
+            ));
+        }
+        #[cfg(target_os = "linux")]
+        for (name, path) in [
+            (
+                "kernel.threads-max (threads, system-wide)",
+                "/proc/sys/kernel/threads-max",
+            ),
+            (
+                "kernel.pid_max (thread ids, system-wide)",
+                "/proc/sys/kernel/pid_max",
+            ),
+            ("the cgroup's pids.max", "/sys/fs/cgroup/pids.max"),
+        ] {
+            if let Some(value) = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+            {
+                found.push((name, value));
+            }
+        }
+        found
+    }
+
+    /// How many memory mappings the process has now (Linux only).
+    pub fn mappings() -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        return std::fs::read("/proc/self/maps")
+            .ok()
+            .map(|maps| maps.iter().filter(|&&b| b == b'\n').count() as u64);
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
+    /// The kernel's cap on memory mappings per process (Linux only).
+    pub fn max_map_count() -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        return std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
+    fn rlimit_nproc() -> Option<u64> {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes into the struct we pass.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } == 0;
+        (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+    }
+}
+
+/// What this process occupies right now.
+#[derive(Clone, Copy)]
+struct Memory {
+    /// Resident set: pages really in RAM.
+    rss: u64,
+    /// Address space reserved, touched or not.
+    virtual_size: u64,
+}
+
+impl Memory {
+    /// Read from `/proc/self/status` (Linux only; other systems print "n/a").
+    #[cfg(target_os = "linux")]
+    fn of_this_process() -> Option<Memory> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        };
+        Some(Memory {
+            rss: field("VmRSS:")?,
+            virtual_size: field("VmSize:")?,
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn of_this_process() -> Option<Memory> {
+        None
+    }
+}
+
+/// A byte count printed the way people read it: 2.0 MiB, 81.3 GiB.
+struct Bytes(u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit < UNITS.len() - 1 {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            write!(f, "{} B", self.0)
+        } else {
+            write!(f, "{value:.1} {}", UNITS[unit])
+        }
+    }
+}
+
+/// `65536`, `64K`, `2M`, `1G` → bytes.
+fn parse_size(text: &str) -> anyhow::Result<usize> {
+    let text = text.trim();
+    let (digits, scale) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 1 << 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 1 << 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 1 << 30),
+        Some((at, 't' | 'T')) => (&text[..at], 1u64 << 40),
+        _ => (text, 1),
+    };
+    let Ok(number) = digits.parse::<u64>() else {
+        bail!("{text:?} is not a size (examples: 65536, 64K, 2M)");
+    };
+    match number.checked_mul(scale).map(usize::try_from) {
+        Some(Ok(bytes)) if bytes >= 16 * 1024 => Ok(bytes),
+        Some(Ok(_)) => bail!("a thread needs a stack of at least 16K"),
+        _ => bail!("{text} is more than this machine can address"),
+    }
+}

@@ -1,0 +1,90 @@
+//! Step 03 is not a server: these tests run it as a student would and read what it prints.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_03-thread-explosion"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn stops_at_the_cap_and_joins_every_thread() {
+    let output = run(&["--max", "300", "--batch", "50"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("threads") && stdout.contains("RSS") && stdout.contains("virtual"));
+    // Batches of 50, 100, then the 150 that reach the cap.
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| {
+            line.starts_with(' ')
+                && line
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .collect();
+    assert_eq!(rows.len(), 3, "one row per batch:\n{stdout}");
+    assert!(rows[2].split_whitespace().nth(1) == Some("300"), "{stdout}");
+    assert!(
+        stdout.contains("stopped at the --max cap of 300"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("joined all 300 threads"), "{stdout}");
+}
+
+#[test]
+fn an_impossible_stack_names_the_limit_and_exits_cleanly() {
+    // A terabyte of stack cannot be mapped: the very first thread is refused.
+    let output = run(&["--stack-size", "1T", "--max", "10"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("thread 1 was refused"), "{stdout}");
+    assert!(stdout.contains("the likely limit"), "{stdout}");
+    assert!(stdout.contains("joined all 0 threads"), "{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_options_get_one_clear_line() {
+    for args in [
+        &["--max", "0"][..],
+        &["--stack-size", "lots"],
+        &["--stack-size", "1K"],
+        &["--batch", "-3"],
+    ] {
+        let output = run(args);
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_explains_the_options() {
+    let output = run(&["--help"]);
+    let (stdout, _) = text(&output);
+    assert!(output.status.success());
+    for option in ["--max", "--batch", "--stack-size"] {
+        assert!(
+            stdout.contains(option),
+            "--help does not mention {option}:\n{stdout}"
+        );
+    }
+}
