@@ -1,0 +1,251 @@
+//! # loadgen: the C10K client
+//!
+//! Opens thousands of connections to a step on loopback and drives them in one of four ways:
+//!
+//! - `echo`: every connection sends a line and waits for it to come back, again and again
+//!   (closed loop), for `--duration` seconds. Reports messages/s and round-trip latency.
+//! - `lookup`: once all are connected, every connection sends one `/lookup <ms> q<i>` at the
+//!   same moment. Reports how long until the last answer arrived (a thread-per-caller server
+//!   with a small pool needs `conns / pool` look-ups' worth; an event loop needs one).
+//! - `idle`: connections say nothing for `--duration`; then a fresh client checks the server
+//!   still answers. Reports how many were held to the end (the C10K question itself).
+//! - `slow`: connections type one byte a second; meanwhile a fresh client measures how long
+//!   its echo takes. A server that ties an operator to each slow caller stops answering.
+//!
+//! Safety: it only talks to loopback (127.0.0.0/8, ::1), caps `--conns`, and every wait has a
+//! deadline, so a run always ends by itself.
+//!
+//! ```text
+//! cargo run --release -p step05-epoll &
+//! cargo run --release -p loadgen -- --target 127.0.0.1:7005 --conns 10000 --mode idle
+//! ```
+
+mod drive;
+mod report;
+
+use std::net::SocketAddr;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use report::Report;
+
+/// The most connections one run may ask for.
+const MAX_CONNS: u32 = 200_000;
+
+/// Connections per source address before another 127.0.0.x is used: the kernel has about
+/// 28,000 ephemeral ports per (source address, destination) pair.
+const CONNS_PER_SOURCE: u32 = 25_000;
+
+/// The C10K course's load generator: many loopback callers against any step.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "loadgen", version)]
+pub struct Options {
+    /// The server to load, e.g. 127.0.0.1:7005. Loopback only.
+    #[arg(long)]
+    target: SocketAddr,
+
+    /// How many connections to open.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNS as i64))]
+    conns: u32,
+
+    /// What the connections do (see --help of each mode in the README).
+    #[arg(long, value_enum, default_value_t = Mode::Echo)]
+    mode: Mode,
+
+    /// How long the echo, idle and slow modes run, in seconds.
+    #[arg(long, default_value_t = 5.0, value_parser = seconds)]
+    duration: f64,
+
+    /// Echo mode: messages per second per connection (0 = as fast as answers come back).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+
+    /// Lookup mode: how long each look-up takes on the server, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=protocol::MAX_LOOKUP_MS))]
+    lookup_ms: u64,
+
+    /// Spread connections over source addresses 127.0.0.1 ..= 127.0.0.K (Linux). Default:
+    /// one more address per 25,000 connections.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=254))]
+    sources: Option<u8>,
+
+    /// Split the connections over this many processes. Default: enough that none needs more
+    /// descriptors than its limit allows.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    procs: Option<u16>,
+
+    /// Give up on a connection attempt after this many seconds.
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+    connect_timeout: f64,
+
+    /// Print one JSON object as the last line of output (for the bench).
+    #[arg(long)]
+    json: bool,
+
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+
+    /// Internal: this process is a child of another loadgen; use source addresses from this
+    /// offset and report the raw histograms.
+    #[arg(long, hide = true)]
+    child_source_offset: Option<u8>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Echo,
+    Lookup,
+    Idle,
+    Slow,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Echo => "echo",
+            Mode::Lookup => "lookup",
+            Mode::Idle => "idle",
+            Mode::Slow => "slow",
+        }
+    }
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=600.0).contains(&s) => Ok(s),
+        _ => Err("expected a number of seconds from 0 to 600".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    protocol::cli::run(|| {
+        let options = Options::parse();
+        check_target(options.target)?;
+        let limit = protocol::fd_limit::raise().context("cannot read the descriptor limit")?;
+        let sources = options
+            .sources
+            .map(u32::from)
+            .unwrap_or(1 + (options.conns - 1) / CONNS_PER_SOURCE);
+        let sources = if cfg!(target_os = "linux") && options.target.is_ipv4() {
+            sources
+        } else {
+            1 // Other systems have only 127.0.0.1 unless configured; IPv6 has one ::1.
+        };
+        // Each connection is one descriptor; keep 64 for everything else.
+        let per_process = (limit.soft.saturating_sub(64)).max(1) as u32;
+        let procs = options
+            .procs
+            .map(u32::from)
+            .unwrap_or(options.conns.div_ceil(per_process))
+            .clamp(1, 64)
+            .min(options.conns);
+
+        let report = if procs > 1 && options.child_source_offset.is_none() {
+            if !options.json {
+                println!(
+                    "loadgen: {} connections need {procs} processes (each may hold {per_process})",
+                    options.conns
+                );
+            }
+            run_children(&options, procs, sources)?
+        } else {
+            let offset = options.child_source_offset.unwrap_or(0);
+            if options.child_source_offset.is_some() {
+                die_with_parent();
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(drive::run(&options, sources, offset))?
+        };
+
+        if options.child_source_offset.is_some() {
+            println!("{}", report.to_json(true));
+        } else if options.json {
+            println!("{}", report.to_json(false));
+        } else {
+            print!("{}", report.summary());
+        }
+        Ok(())
+    })
+}
+
+/// Traffic from this tool goes to this machine only.
+fn check_target(target: SocketAddr) -> anyhow::Result<()> {
+    if !target.ip().is_loopback() {
+        bail!(
+            "loadgen only sends traffic to loopback 127.0.0.0/8 or ::1; refusing {}",
+            target.ip()
+        );
+    }
+    if target.port() == 0 {
+        bail!("--target needs a port, e.g. 127.0.0.1:7005");
+    }
+    Ok(())
+}
+
+/// Split the run over `procs` copies of this program and merge what they report.
+fn run_children(options: &Options, procs: u32, sources: u32) -> anyhow::Result<Report> {
+    let exe = std::env::current_exe().context("cannot find this program to start copies")?;
+    let mut children = Vec::new();
+    for index in 0..procs {
+        let share = options.conns / procs + u32::from(index < options.conns % procs);
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["--target", &options.target.to_string()])
+            .args(["--conns", &share.to_string()])
+            .args(["--mode", options.mode.name()])
+            .args(["--duration", &options.duration.to_string()])
+            .args(["--rate", &options.rate.to_string()])
+            .args(["--lookup-ms", &options.lookup_ms.to_string()])
+            .args(["--connect-timeout", &options.connect_timeout.to_string()])
+            .args(["--procs", "1", "--quiet", "--json"])
+            // Each child uses its own source addresses, so ports do not run out.
+            .args([
+                "--sources",
+                &(sources.div_ceil(procs)).clamp(1, 254).to_string(),
+            ])
+            .args([
+                "--child-source-offset",
+                &((index * sources / procs) % 254).to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        children.push(command.spawn().context("cannot start a loadgen process")?);
+    }
+    let mut report = Report::new(options, 0, sources);
+    for child in children {
+        let output = child.wait_with_output().context("lost a loadgen process")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout.lines().rev().find(|l| l.starts_with('{'));
+        match line.map(Report::from_child_json) {
+            Some(Ok(part)) => report.merge(part),
+            _ => bail!(
+                "a loadgen process failed ({}) without a report",
+                output.status
+            ),
+        }
+    }
+    report.processes = procs;
+    Ok(report)
+}
+
+/// A child loadgen must not outlive its parent (Linux; elsewhere its own deadlines end it).
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG only sets which signal this process gets when its
+    // parent exits.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+}
+
+/// Deadlines used everywhere, so no run hangs.
+pub fn reply_timeout() -> Duration {
+    Duration::from_secs(10)
+}
