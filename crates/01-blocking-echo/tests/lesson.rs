@@ -34,30 +34,10 @@ fn the_second_caller_waits_until_the_first_hangs_up() {
 
 #[test]
 fn a_busy_port_gives_one_clear_line() {
-    let server = Server::start(BINARY, &[]).expect("start");
-    let port = server.addr().port().to_string();
-    let output = std::process::Command::new(BINARY)
-        .args(["--port", &port])
-        .output()
-        .expect("run a second copy");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("already in use"), "{stderr}");
-    assert_eq!(
-        stderr.trim().lines().count(),
-        1,
-        "one line, no backtrace: {stderr}"
-    );
+    conformance::startup::busy_port_gives_one_clear_line(BINARY);
 }
 
 #[test]
 fn help_says_what_the_step_is() {
-    let output = std::process::Command::new(BINARY)
-        .arg("--help")
-        .output()
-        .expect("run --help");
-    assert!(output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("one operator"), "{stdout}");
-    assert!(stdout.contains("--port"), "{stdout}");
+    conformance::startup::help_mentions(BINARY, &["one operator"]);
 }

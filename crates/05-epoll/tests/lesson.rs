@@ -154,16 +154,7 @@ fn workers_die_with_their_parent() {
 
 #[test]
 fn a_busy_port_gives_one_clear_line() {
-    let server = Server::start(BINARY, &[]).expect("start");
-    let port = server.addr().port().to_string();
-    let output = std::process::Command::new(BINARY)
-        .args(["--port", &port])
-        .output()
-        .expect("run a second copy");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("already in use"), "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    conformance::startup::busy_port_gives_one_clear_line(BINARY);
 }
 
 #[test]

@@ -27,6 +27,8 @@
 pub mod checks;
 mod client;
 mod server;
+pub mod startup;
+pub mod stress;
 
 pub use client::Client;
 pub use server::Server;

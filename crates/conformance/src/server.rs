@@ -25,7 +25,35 @@ impl Server {
     /// Its stdout and stderr are drained by background threads for its whole life: a child
     /// whose pipe fills up would block on its next `println!`, and look hung.
     pub fn start(binary: &str, args: &[&str]) -> anyhow::Result<Server> {
-        let mut child = Command::new(binary)
+        Server::start_command(binary, args, Command::new(binary))
+    }
+
+    /// Like [`Server::start`], with the server's descriptor limit (soft and hard) lowered to
+    /// `limit` before it runs, so it cannot raise it: a way to fill its table with a few dozen
+    /// callers.
+    #[cfg(unix)]
+    pub fn start_with_fd_limit(binary: &str, args: &[&str], limit: u64) -> anyhow::Result<Server> {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(binary);
+        // SAFETY: between fork and exec the closure only calls setrlimit, which is
+        // async-signal-safe, and touches no memory shared with other threads.
+        unsafe {
+            command.pre_exec(move || {
+                let wanted = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Server::start_command(binary, args, command)
+    }
+
+    fn start_command(binary: &str, args: &[&str], mut command: Command) -> anyhow::Result<Server> {
+        let mut child = command
             .args(["--port", "0", "--quiet"])
             .args(args)
             .stdin(Stdio::null())
