@@ -41,7 +41,7 @@ struct Options {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         let log = options.listen.log();
         let listener = cli::listen(options.listen.socket_addr(7001))?;
         cli::announce(NAME, listener.local_addr()?);

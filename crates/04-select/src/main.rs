@@ -58,7 +58,7 @@ struct Options {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         println!(
             "{NAME}: select(2) can watch descriptors below {FD_SETSIZE} only; \

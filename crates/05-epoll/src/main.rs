@@ -71,7 +71,7 @@ struct Options {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         let log = options.listen.log();
         if let Some(worker) = &options.worker_of {
             // A worker started by the first process: same port, own loop, dies with its parent.

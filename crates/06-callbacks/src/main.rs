@@ -54,7 +54,7 @@ struct Options {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         let log = options.listen.log();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let listener = cli::listen(options.listen.socket_addr(7006))?;

@@ -70,7 +70,7 @@ enum LookUp {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         let log = options.listen.log();
 
         // Must happen before the first coroutine starts; may ignores later changes.

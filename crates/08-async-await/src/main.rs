@@ -84,7 +84,7 @@ enum LookUp {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         let runtime = match options.runtime {
             Runtime::CurrentThread => {
                 if options.workers.is_some() {

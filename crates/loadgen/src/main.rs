@@ -122,7 +122,7 @@ fn seconds(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     protocol::cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         check_target(options.target)?;
         let limit = protocol::fd_limit::raise().context("cannot read the descriptor limit")?;
         let sources = options

@@ -152,6 +152,34 @@ pub fn run(step: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// Parse the command line into `T`, or exit with **one** line saying what is wrong.
+///
+/// clap's own message adds a blank line and a hint; a student reading a terminal (and a test
+/// reading stderr) gets one line ending in "(see --help)" instead. `--help` and `--version`
+/// print as usual.
+pub fn parse_options<T: clap::Parser>() -> T {
+    T::try_parse().unwrap_or_else(|err| {
+        use clap::error::ErrorKind;
+        if matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            err.exit();
+        }
+        // Everything before clap's blank line (the error and any list of possible values).
+        let text = err.render().to_string();
+        let what: Vec<&str> = text
+            .lines()
+            .take_while(|line| !line.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        eprintln!("{} (see --help)", what.join(" "));
+        std::process::exit(2);
+    })
+}
+
 /// Whether an `accept` error is the kind a server should log and survive.
 ///
 /// Running out of file descriptors (`EMFILE`/`ENFILE`), a connection reset before we accepted

@@ -33,7 +33,7 @@ struct Options {
 
 fn main() -> ExitCode {
     cli::run(|| {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let listener = cli::listen(options.listen.socket_addr(7105))?;
         cli::announce(NAME, listener.local_addr()?);

@@ -54,7 +54,7 @@ mod raw {
     }
 
     pub fn main() -> anyhow::Result<()> {
-        let options = Options::parse();
+        let options: Options = protocol::cli::parse_options();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let listener = cli::listen(options.listen.socket_addr(7005))?;
         listener.set_nonblocking(true)?;
