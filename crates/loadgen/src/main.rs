@@ -191,6 +191,8 @@ fn check_target(target: SocketAddr) -> anyhow::Result<()> {
 /// Split the run over `procs` copies of this program and merge what they report.
 fn run_children(options: &Options, procs: u32, sources: u32) -> anyhow::Result<Report> {
     let exe = std::env::current_exe().context("cannot find this program to start copies")?;
+    // At least one address per child, and at least as many in all as asked for.
+    let per_child_sources = sources.div_ceil(procs).clamp(1, 254);
     let mut children = Vec::new();
     for index in 0..procs {
         let share = options.conns / procs + u32::from(index < options.conns % procs);
@@ -204,21 +206,19 @@ fn run_children(options: &Options, procs: u32, sources: u32) -> anyhow::Result<R
             .args(["--lookup-ms", &options.lookup_ms.to_string()])
             .args(["--connect-timeout", &options.connect_timeout.to_string()])
             .args(["--procs", "1", "--quiet", "--json"])
-            // Each child uses its own source addresses, so ports do not run out.
-            .args([
-                "--sources",
-                &(sources.div_ceil(procs)).clamp(1, 254).to_string(),
-            ])
+            // Each child gets source addresses of its own (127.0.0.1 + offset, ...): two
+            // children sharing one would run out of its ports together.
+            .args(["--sources", &per_child_sources.to_string()])
             .args([
                 "--child-source-offset",
-                &((index * sources / procs) % 254).to_string(),
+                &((index * per_child_sources) % 254).to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         children.push(command.spawn().context("cannot start a loadgen process")?);
     }
-    let mut report = Report::new(options, 0, sources);
+    let mut report = Report::new(options, 0, (per_child_sources * procs).min(254));
     for child in children {
         let output = child.wait_with_output().context("lost a loadgen process")?;
         let stdout = String::from_utf8_lossy(&output.stdout);
