@@ -72,7 +72,11 @@ fn bad_options_get_one_clear_line() {
         let (_, stderr) = text(&output);
         assert!(!output.status.success(), "{args:?} was accepted");
         assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one line: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
