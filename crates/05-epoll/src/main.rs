@@ -85,9 +85,10 @@ fn main() -> ExitCode {
 
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let addr = options.listen.socket_addr(7005);
-        // One process binds the port alone; several must all agree to share it.
+        // One process binds the port alone; several must all agree to share it (and the
+        // first makes sure no one else holds it: a second copy must not join by mistake).
         let listener = if options.workers > 1 {
-            cli::listen_shared(addr)?
+            cli::listen_shared_first(addr)?
         } else {
             cli::listen(addr)?
         };

@@ -79,6 +79,19 @@ pub fn listen_shared(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     open(addr, true)
 }
 
+/// The first of several processes sharing a port: like [`listen_shared`], but it first claims
+/// the port alone for a moment. Sockets that agree to share can all bind one port, so without
+/// this a second copy of the step, started by mistake on the same port, would silently join
+/// the first and take half its callers; with it, that copy fails as any step does ("port ...
+/// is already in use"). It also turns `--port 0` into the real port that the others must use.
+#[cfg(unix)]
+pub fn listen_shared_first(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let alone = listen(addr)?;
+    let chosen = alone.local_addr().context("cannot read the bound address")?;
+    drop(alone);
+    listen_shared(chosen)
+}
+
 fn open(addr: SocketAddr, shared: bool) -> anyhow::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .context("cannot create a socket")?;
@@ -229,5 +242,15 @@ mod tests {
         let first = listen_shared("127.0.0.1:0".parse().expect("addr")).expect("first");
         let addr = first.local_addr().expect("addr");
         listen_shared(addr).expect("second listener on the same port");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_first_of_a_shared_group_will_not_join_a_taken_port() {
+        let first = listen_shared_first("127.0.0.1:0".parse().expect("addr")).expect("first");
+        let addr = first.local_addr().expect("addr");
+        listen_shared(addr).expect("its own workers may join");
+        let err = listen_shared_first(addr).expect_err("a second group must not");
+        assert!(format!("{err:#}").contains("already in use"), "{err:#}");
     }
 }
