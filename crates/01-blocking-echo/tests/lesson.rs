@@ -33,11 +33,6 @@ fn the_second_caller_waits_until_the_first_hangs_up() {
 }
 
 #[test]
-fn a_busy_port_gives_one_clear_line() {
-    conformance::startup::busy_port_gives_one_clear_line(BINARY);
-}
-
-#[test]
 fn help_says_what_the_step_is() {
     conformance::startup::help_mentions(BINARY, &["one operator"]);
 }

@@ -92,11 +92,6 @@ fn signals_interrupting_select_do_no_harm() {
 }
 
 #[test]
-fn a_busy_port_gives_one_clear_line() {
-    conformance::startup::busy_port_gives_one_clear_line(BINARY);
-}
-
-#[test]
 fn help_says_what_the_step_is() {
     conformance::startup::help_mentions(BINARY, &["select(2)"]);
 }

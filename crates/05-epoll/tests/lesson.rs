@@ -153,11 +153,6 @@ fn workers_die_with_their_parent() {
 }
 
 #[test]
-fn a_busy_port_gives_one_clear_line() {
-    conformance::startup::busy_port_gives_one_clear_line(BINARY);
-}
-
-#[test]
 fn help_says_what_the_step_is() {
     let output = std::process::Command::new(BINARY)
         .arg("--help")

@@ -26,6 +26,7 @@
 
 pub mod checks;
 mod client;
+pub mod pitfall;
 mod server;
 pub mod startup;
 pub mod stress;
@@ -128,6 +129,13 @@ macro_rules! suite {
             never_reading_client,
             slow_client
         );
+
+        /// Not a protocol check, but a promise of every step: a second copy on a taken port
+        /// exits with one clear line, not a panic.
+        #[test]
+        fn busy_port_gives_one_clear_line() {
+            $crate::startup::busy_port_gives_one_clear_line_with(BINARY, ARGS);
+        }
     };
     (@tests $($check:ident),*) => {
         $(

@@ -3,9 +3,41 @@
 //!
 //! They panic with a reason, like assertions: call them from a `#[test]`.
 
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::Server;
+
+/// How long a copy that should refuse to start may take to do so.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Run `command` to its end, but no longer than `timeout`: a copy that starts when it should
+/// have refused would otherwise serve forever and hang the test. Past the deadline it is
+/// killed (our own child, by its pid) and this panics.
+fn output_within(mut command: Command, timeout: Duration) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(timeout) {
+        Ok(output) => output.unwrap_or_else(|err| panic!("{command:?} failed to run: {err}")),
+        Err(_) => {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: kill takes plain integers; `pid` is our child, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            panic!("{command:?} was still running after {timeout:?}; it should have exited");
+        }
+    }
+}
 
 /// `--help` succeeds and mentions `--port` and each of `words`.
 pub fn help_mentions(binary: &str, words: &[&str]) {
@@ -25,12 +57,16 @@ pub fn help_mentions(binary: &str, words: &[&str]) {
 
 /// A second copy started on the first one's port exits with exactly one line saying so.
 pub fn busy_port_gives_one_clear_line(binary: &str) {
-    let server = Server::start(binary, &[]).expect("start the first copy");
+    busy_port_gives_one_clear_line_with(binary, &[]);
+}
+
+/// The same, both copies started with `args` (the [`suite!`](crate::suite) runs this).
+pub fn busy_port_gives_one_clear_line_with(binary: &str, args: &[&str]) {
+    let server = Server::start(binary, args).expect("start the first copy");
     let port = server.addr().port().to_string();
-    let output = Command::new(binary)
-        .args(["--port", &port])
-        .output()
-        .expect("run a second copy");
+    let mut second = Command::new(binary);
+    second.args(args).args(["--port", &port]);
+    let output = output_within(second, REFUSAL_TIMEOUT);
     assert!(!output.status.success(), "the second copy started anyway");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("already in use"), "{stderr}");
@@ -39,4 +75,12 @@ pub fn busy_port_gives_one_clear_line(binary: &str) {
         1,
         "one line, no backtrace: {stderr}"
     );
+}
+
+/// The step says, as it starts, how many descriptors (so how many callers) it may use.
+pub fn reports_descriptor_limit(binary: &str) {
+    let server = Server::start(binary, &[]).expect("start");
+    server
+        .wait_for_output("file descriptors:", Duration::from_secs(5))
+        .expect("a line giving the descriptor limit");
 }
