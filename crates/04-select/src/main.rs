@@ -297,3 +297,6 @@ fn peer_name(stream: &TcpStream) -> String {
         .peer_addr()
         .map_or_else(|_| "a caller".to_string(), |addr| addr.to_string())
 }
+
+#[cfg(test)]
+mod tests;

@@ -203,21 +203,33 @@ impl Switchboard {
 
             // 4. Only the ready sockets come back: no scan of everyone.
             for event in events.iter() {
-                if event.key == LISTENER {
-                    self.accept_callers(now);
-                } else if event.key == STATUS_REQUEST {
-                    self.print_status();
-                } else if let Some(line) = self.lines.get(event.key)
-                    && !line.watching.read
-                    && !line.watching.write
-                {
-                    // Watching for nothing, yet woken: epoll always reports errors and
-                    // hang-ups. The caller's line is dead while it waited on a look-up.
-                    self.hang_up(event.key, "dropped (the line went dead)");
-                } else {
-                    self.serve(event.key, event.readable, now);
-                }
+                self.on_event(event, now);
             }
+        }
+    }
+
+    /// One ready socket. A wake-up promises nothing: a socket reported readable may have
+    /// nothing to read by now, and every handler below is fine with `WouldBlock`.
+    fn on_event(&mut self, event: Event, now: Instant) {
+        if event.key == LISTENER {
+            self.accept_callers(now);
+        } else if event.key == STATUS_REQUEST {
+            self.print_status();
+        } else if let Some(line) = self.lines.get(event.key)
+            && !line.watching.read
+            && !line.watching.write
+        {
+            // Woken while watching for nothing (the caller waits on a look-up). epoll always
+            // reports errors, so the line may have died; but the event may also be stale:
+            // kqueue reports a socket's read and write readiness as two events, and the
+            // first may already have parked the caller. Ask the socket before hanging up.
+            if let Err(err) = line.stream.peek(&mut [0; 1])
+                && err.kind() != io::ErrorKind::WouldBlock
+            {
+                self.hang_up(event.key, &format!("dropped ({err})"));
+            }
+        } else {
+            self.serve(event.key, event.readable, now);
         }
     }
 
@@ -376,3 +388,6 @@ impl Drop for Switchboard {
         let _ = self.poller.delete(&self.status_request);
     }
 }
+
+#[cfg(test)]
+mod tests;
