@@ -58,37 +58,25 @@ fn callers_past_fd_setsize_are_turned_away_politely() {
 /// Signals interrupt select (EINTR); the loop asks again and nobody notices.
 #[test]
 fn signals_interrupting_select_do_no_harm() {
-    let mut server = Server::start(BINARY, &[]).expect("start");
-    let pid = server.pid() as libc::pid_t;
-    let mut talker = Client::connect(server.addr()).expect("connect");
-    let mut waiter = Client::connect(server.addr()).expect("connect");
-    waiter.send("/lookup 800 during the storm\n").expect("send");
-    let started = Instant::now();
-    for i in 0..200 {
-        // SAFETY: kill only sends a signal to our own child, by its pid.
-        let sent = unsafe { libc::kill(pid, libc::SIGWINCH) };
-        assert_eq!(sent, 0, "kill");
-        if i % 10 == 0 {
-            talker.round_trip(&format!("line {i}")).expect("echo");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    waiter
-        .expect_line("answer: during the storm (looked up in 800 ms)")
-        .expect("the look-up was answered");
-    assert!(started.elapsed() < Duration::from_secs(5));
-    talker.round_trip("still here").expect("echo");
-    assert!(!server.has_exited());
-    // The signal asks for a status line; nothing else is printed, and certainly no error.
-    server
-        .wait_for_output("2 callers", Duration::from_secs(5))
-        .expect("status line");
-    let errors: Vec<String> = server
-        .output()
-        .into_iter()
-        .filter(|line| line.contains("error") || line.contains("failed"))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    conformance::event_loop::signals_do_no_harm(BINARY);
+}
+
+/// A caller that stops reading fills its socket (writes hit `WouldBlock`), then resets.
+#[test]
+fn a_peer_that_vanishes_with_replies_pending_is_dropped() {
+    conformance::event_loop::a_peer_that_vanishes_with_replies_pending_is_dropped(BINARY);
+}
+
+/// Idle callers are watched for reading only: the loop sleeps in select.
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_callers_cost_no_cpu() {
+    conformance::event_loop::idle_callers_cost_no_cpu(BINARY, &[]);
+}
+
+#[test]
+fn it_reports_its_descriptor_limit() {
+    conformance::startup::reports_descriptor_limit(BINARY);
 }
 
 #[test]

@@ -1,32 +1,11 @@
 //! What step 05 promises beyond the conformance suite: many idle callers, robustness against
 //! signals and vanishing peers, and worker processes that never outlive their parent.
 
-use std::io::{ErrorKind, Write};
 use std::time::{Duration, Instant};
 
-use conformance::{Client, Server};
+use conformance::{Client, Server, event_loop};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_05-epoll");
-
-/// Ask the server for a status line and wait until one contains `needle`.
-fn status_shows(server: &Server, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        // SAFETY: kill only sends a signal to our own child, by its pid.
-        unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGWINCH) };
-        if server
-            .wait_for_output(needle, Duration::from_millis(200))
-            .is_ok()
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no status line with {needle:?}; the server printed:\n{}",
-            server.output_tail(20)
-        );
-    }
-}
 
 /// Two thousand callers connected at once, all idle, then all talking: well past select's
 /// 1,024 ceiling.
@@ -41,7 +20,7 @@ fn two_thousand_idle_callers_all_still_echo() {
     let mut callers: Vec<Client> = (0..2_000)
         .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")))
         .collect();
-    status_shows(&server, "2000 callers");
+    event_loop::status_shows(&server, "2000 callers");
     for (i, caller) in callers.iter_mut().enumerate() {
         caller
             .round_trip(&format!("caller {i} is still here"))
@@ -52,59 +31,25 @@ fn two_thousand_idle_callers_all_still_echo() {
 /// Signals interrupt the wait (EINTR); the loop goes on and nobody notices.
 #[test]
 fn signals_interrupting_the_wait_do_no_harm() {
-    let mut server = Server::start(BINARY, &[]).expect("start");
-    let pid = server.pid() as libc::pid_t;
-    let mut talker = Client::connect(server.addr()).expect("connect");
-    let mut waiter = Client::connect(server.addr()).expect("connect");
-    waiter.send("/lookup 800 during the storm\n").expect("send");
-    for i in 0..200 {
-        // SAFETY: kill only sends a signal to our own child, by its pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGWINCH) }, 0, "kill");
-        if i % 10 == 0 {
-            talker.round_trip(&format!("line {i}")).expect("echo");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    waiter
-        .expect_line("answer: during the storm (looked up in 800 ms)")
-        .expect("the look-up was answered");
-    talker.round_trip("still here").expect("echo");
-    assert!(!server.has_exited());
-    server
-        .wait_for_output("2 callers", Duration::from_secs(5))
-        .expect("status line");
-    let errors: Vec<String> = server
-        .output()
-        .into_iter()
-        .filter(|line| line.contains("error") || line.contains("failed"))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    event_loop::signals_do_no_harm(BINARY);
 }
 
-/// A caller floods the server without reading, so its replies pile up unsent, then resets
-/// the connection. The server drops it (writing to it fails) and serves the next caller.
+/// A caller that stops reading fills its socket (writes hit `WouldBlock`), then resets.
 #[test]
 fn a_peer_that_vanishes_with_replies_pending_is_dropped() {
-    let mut server = Server::start(BINARY, &[]).expect("start");
-    let mut hog = Client::connect(server.addr()).expect("connect");
-    hog.stream()
-        .set_write_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    let line = format!("{}\n", "h".repeat(999));
-    loop {
-        match hog.stream().write(line.as_bytes()) {
-            Ok(_) => {}
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(err) => panic!("flooding: {err}"),
-        }
-    }
-    // Back-pressure reached the hog; the server holds replies it cannot send.
-    status_shows(&server, "1 with replies waiting to be sent");
-    hog.reset().expect("reset");
-    let mut next = Client::connect(server.addr()).expect("connect");
-    next.round_trip("next caller").expect("served");
-    status_shows(&server, "1 callers, 0 waiting on a look-up, 0 with replies");
-    assert!(!server.has_exited());
+    event_loop::a_peer_that_vanishes_with_replies_pending_is_dropped(BINARY);
+}
+
+/// Write interest only while replies wait: idle callers cost no turns of the loop.
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_callers_cost_no_cpu() {
+    event_loop::idle_callers_cost_no_cpu(BINARY, &[]);
+}
+
+#[test]
+fn it_reports_its_descriptor_limit() {
+    conformance::startup::reports_descriptor_limit(BINARY);
 }
 
 /// `--workers 3`: the parent starts two more processes; killing the parent takes them along.

@@ -7,3 +7,10 @@ conformance::suite! {
     args: [],
     lessons: [],
 }
+
+/// Level-triggered epoll with write interest left on would wake the loop forever.
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_callers_cost_no_cpu() {
+    conformance::event_loop::idle_callers_cost_no_cpu(env!("CARGO_BIN_EXE_05-epoll-raw"), &[]);
+}

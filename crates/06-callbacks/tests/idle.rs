@@ -9,3 +9,10 @@ fn two_thousand_idle_callers_are_all_still_answered() {
         2_000,
     );
 }
+
+/// The reactor watches a socket for writing only while it has something to send.
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_callers_cost_no_cpu() {
+    conformance::event_loop::idle_callers_cost_no_cpu(env!("CARGO_BIN_EXE_06-callbacks"), &[]);
+}

@@ -25,6 +25,7 @@
 //! if the check fails, so the lesson stays true as the code changes.
 
 pub mod checks;
+pub mod event_loop;
 mod client;
 pub mod pitfall;
 mod server;

@@ -1,0 +1,149 @@
+//! What one-thread event loops (steps 04, 05 and their kin) must survive beyond the protocol,
+//! as test helpers: signals interrupting the wait, a peer that vanishes with replies pending,
+//! and idleness, where a correct loop sleeps instead of spinning.
+//!
+//! The steps print a status line on `kill -WINCH <pid>` ("N callers, P waiting on a look-up,
+//! B with replies waiting to be sent"), which lets a test see inside without a debugger.
+//! They panic with a reason, like assertions: call them from a `#[test]`.
+
+use std::io::{ErrorKind, Write};
+use std::time::{Duration, Instant};
+
+use crate::{Client, Server};
+
+/// Ask the server for a status line (SIGWINCH) until one contains `needle`.
+pub fn status_shows(server: &Server, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        signal_status(server);
+        if server
+            .wait_for_output(needle, Duration::from_millis(200))
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no status line with {needle:?}; the server printed:\n{}",
+            server.output_tail(20)
+        );
+    }
+}
+
+fn signal_status(server: &Server) {
+    let pid = libc::pid_t::try_from(server.pid()).expect("a pid fits pid_t");
+    // SAFETY: kill takes plain integers and only signals our own child, by its pid.
+    let sent = unsafe { libc::kill(pid, libc::SIGWINCH) };
+    assert_eq!(sent, 0, "kill -WINCH {pid}");
+}
+
+/// Two hundred signals interrupt the wait (EINTR) while one caller talks and another waits
+/// on a look-up: the loop asks again, the look-up is answered on time, nothing is logged as an
+/// error and the server goes on.
+pub fn signals_do_no_harm(binary: &str) {
+    let mut server = Server::start(binary, &[]).expect("start");
+    let mut talker = Client::connect(server.addr()).expect("connect");
+    let mut waiter = Client::connect(server.addr()).expect("connect");
+    waiter.send("/lookup 800 during the storm\n").expect("send");
+    let started = Instant::now();
+    for i in 0..200 {
+        signal_status(&server);
+        if i % 10 == 0 {
+            talker.round_trip(&format!("line {i}")).expect("echo");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    waiter
+        .expect_line("answer: during the storm (looked up in 800 ms)")
+        .expect("the look-up was answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the storm delayed an 800 ms look-up to {:?}",
+        started.elapsed()
+    );
+    talker.round_trip("still here").expect("echo");
+    assert!(!server.has_exited(), "the signals ended the server");
+    // The signal asks for status lines; nothing else is printed, and certainly no error.
+    server
+        .wait_for_output("2 callers", Duration::from_secs(5))
+        .expect("status line");
+    let errors: Vec<String> = server
+        .output()
+        .into_iter()
+        .filter(|line| line.contains("error") || line.contains("failed"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// A caller floods the server without reading, so its replies pile up unsent (the server's
+/// writes hit `WouldBlock` and back-pressure stops reading from it), then resets the
+/// connection. The server drops it when a write fails, keeps no trace of it, and serves the
+/// next caller.
+pub fn a_peer_that_vanishes_with_replies_pending_is_dropped(binary: &str) {
+    let mut server = Server::start(binary, &[]).expect("start");
+    let mut hog = Client::connect(server.addr()).expect("connect");
+    hog.stream()
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let line = format!("{}\n", "h".repeat(999));
+    loop {
+        match hog.stream().write(line.as_bytes()) {
+            Ok(_) => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(err) => panic!("flooding: {err}"),
+        }
+    }
+    status_shows(&server, "1 with replies waiting to be sent");
+    hog.reset().expect("reset");
+    let mut next = Client::connect(server.addr()).expect("connect");
+    next.round_trip("next caller").expect("served");
+    status_shows(&server, "1 callers, 0 waiting on a look-up, 0 with replies");
+    assert!(!server.has_exited());
+}
+
+/// Fifty callers connect, each has one round trip, then all fall silent: for a second the
+/// server should sleep in its wait. A loop that keeps write interest on idle sockets (always
+/// writable) or polls with a zero timeout would burn all the CPU it is given, a sleeping one
+/// next to none: the line is drawn at a tenth of the second, which a spinning server crosses
+/// even on a machine busy enough to give it only a third of a core. Linux only: it reads the
+/// server's CPU time from `/proc/<pid>/stat`.
+#[cfg(target_os = "linux")]
+pub fn idle_callers_cost_no_cpu(binary: &str, args: &[&str]) {
+    let server = Server::start(binary, args).expect("start");
+    let mut callers: Vec<Client> = (0..50)
+        .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")))
+        .collect();
+    for (i, caller) in callers.iter_mut().enumerate() {
+        caller
+            .round_trip(&format!("caller {i} says hello, then nothing"))
+            .expect("echo");
+    }
+    let before = cpu_time(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_time(server.pid()) - before;
+    assert!(
+        spent < Duration::from_millis(100),
+        "the server used {spent:?} of CPU in one second with 50 idle callers: it is spinning"
+    );
+    callers[0].round_trip("awake?").expect("still served");
+}
+
+/// User plus system CPU time of a process so far.
+#[cfg(target_os = "linux")]
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the command name (which may hold spaces, so split after its ')'):
+    // state is field 3 of stat(5), utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).unwrap_or(100).max(1);
+    Duration::from_millis(ticks * 1000 / per_second)
+}
