@@ -2,8 +2,7 @@
 //!
 //! What `polling` does for `05-epoll` on Linux, with `libc` ([`epoll`]): `epoll_create1` makes
 //! the kernel's interest list, `epoll_ctl` changes it, `epoll_wait` returns the ready sockets.
-//! Same `Caller`, timers and loop; no workers, no per-caller log. Try it: `cargo run --bin
-//! 05-epoll-raw`, then `nc 127.0.0.1 7005`.
+//! Same `Caller`, timers and loop; no workers, no log. `cargo run --bin 05-epoll-raw`.
 //!
 //! **Level- or edge-triggered?** This loop is *level-triggered* (epoll's default): a socket
 //! is reported for as long as it *is* readable, so the loop may read as little as it likes (a
@@ -79,7 +78,10 @@ mod raw {
             let now = Instant::now();
             while let Some(fd) = board.timers.pop_due(now) {
                 if fd == listener_fd {
-                    board.epoll.modify(fd, epoll::READ)?; // the pause after EMFILE is over
+                    // The pause after EMFILE is over. (Failing here would stop new calls.)
+                    if let Err(err) = board.epoll.modify(fd, epoll::READ) {
+                        eprintln!("{NAME}: cannot resume picking up calls: {err}");
+                    }
                 }
                 // `wake` ignores a stale timer of a caller whose descriptor was reused.
                 else if let Some((_, caller)) = board.lines.get_mut(&fd)
@@ -105,6 +107,7 @@ mod raw {
                 let (fd, stream) = match listener.accept() {
                     Ok((stream, _)) => (stream.as_raw_fd(), stream),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(err) if cli::accept_error_is_transient(&err) => continue, // one lost call
                     Err(err) => {
                         // EMFILE, say: the listener stays readable, so pause it, don't spin.
                         eprintln!("{NAME}: cannot pick up a call: {err}; pausing 100 ms");
