@@ -41,11 +41,17 @@ fn main() -> ExitCode {
         } else if options.quick {
             vec![10, 100, 1000]
         } else {
-            let mut sizes = vec![10, 100, 500, 1000, 2000, 5000, 10_000];
-            sizes.extend([ceiling / 1000 * 1000].iter().filter(|&&n| n > 10_000));
-            sizes
+            vec![10, 100, 500, 1000, 2000, 5000, 10_000]
         };
         sizes.retain(|&n| n <= ceiling);
+        if options.sizes.is_empty() && !options.quick {
+            // End at the ceiling itself (rounded down), whatever this machine's limit is.
+            let unit = if ceiling >= 1000 { 1000 } else { 100 };
+            let last = ceiling / unit * unit;
+            if sizes.last().is_none_or(|&largest| largest < last) {
+                sizes.push(last);
+            }
+        }
         if sizes.is_empty() {
             anyhow::bail!("no size fits under the descriptor limit ({limit})");
         }
@@ -94,7 +100,8 @@ fn print_table(sizes: &[usize], points: &[Point]) {
     match advantage(points) {
         Some((fds, select, kernel)) => println!(
             "\nAt {fds} descriptors one {KERNEL_LIST} wait costs {kernel:.2} µs and one select \
-             {select:.2} µs: {KERNEL_LIST} is {:.0}× cheaper.",
+             {select:.2} µs: {KERNEL_LIST}/select = {:.4}, so {KERNEL_LIST} is {:.0}× cheaper.",
+            kernel / select,
             select / kernel
         ),
         None => println!("\nselect and {KERNEL_LIST} were never measured at the same size."),
