@@ -14,7 +14,7 @@ use anyhow::{Context, ensure};
 use protocol::{MAX_LINE, answer};
 
 use crate::Client;
-use crate::client::is_timeout;
+use crate::client::{is_timeout, kept_waiting};
 
 /// A line is echoed back unchanged, including spaces and non-ASCII text.
 pub fn echo(addr: SocketAddr) -> anyhow::Result<()> {
@@ -317,7 +317,8 @@ pub fn slow_client(addr: SocketAddr) -> anyhow::Result<()> {
     slow
 }
 
-/// Run `caller(i)` for `n` callers on their own threads; the first error wins.
+/// Run `caller(i)` for `n` callers on their own threads. One error is reported: the first
+/// that is not a timeout, if any.
 fn crowd(
     n: usize,
     caller: impl Fn(usize) -> anyhow::Result<()> + Send + Sync + 'static,
@@ -333,19 +334,26 @@ fn crowd(
         threads.push(thread);
     }
     let mut failures = 0;
-    let mut first = None;
+    let mut first_waiting = None;
+    let mut first_other = None;
     for thread in threads {
         let result = thread
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")));
         if let Err(err) = result {
             failures += 1;
-            first.get_or_insert(err);
+            if kept_waiting(&err) {
+                first_waiting.get_or_insert(err);
+            } else {
+                first_other.get_or_insert(err);
+            }
         }
     }
-    match first {
+    // A caller hung up on or refused says more than one left waiting (often its consequence),
+    // and it must not hide behind a timeout when a lesson expects only timeouts.
+    match first_other.or(first_waiting) {
         None => Ok(()),
-        Some(err) => Err(err.context(format!("{failures} of {n} callers failed; the first"))),
+        Some(err) => Err(err.context(format!("{failures} of {n} callers failed; for example"))),
     }
 }
 

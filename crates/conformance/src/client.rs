@@ -58,16 +58,14 @@ impl Client {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("no complete reply line within {timeout:?}");
+                return Err(NoReplyInTime(timeout).into());
             }
             self.stream.set_read_timeout(Some(left))?;
             let mut buf = [0u8; 4096];
             match self.stream.read(&mut buf) {
                 Ok(0) => bail!("the server hung up instead of replying"),
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(err) if is_timeout(&err) => {
-                    bail!("no complete reply line within {timeout:?}")
-                }
+                Err(err) if is_timeout(&err) => return Err(NoReplyInTime(timeout).into()),
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => return Err(err).context("reading a reply"),
             }
@@ -122,7 +120,54 @@ impl Client {
     }
 }
 
+/// A caller waited `.0` for a reply line and none came: the server is alive (it neither hung
+/// up nor reset) but busy with someone else. A type, not just words, so that
+/// [`kept_waiting`] can tell this failure from a crash.
+#[derive(Debug)]
+pub struct NoReplyInTime(pub Duration);
+
+impl std::fmt::Display for NoReplyInTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no complete reply line within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for NoReplyInTime {}
+
+/// Whether a check failed only because a caller was kept waiting: no reply in time, or a
+/// connect or write that timed out. That is how a step that serves too few callers at once
+/// fails (its lesson). A server that crashed or hung up fails differently: connection
+/// refused, reset, or end of file.
+pub fn kept_waiting(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.is::<NoReplyInTime>()
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(is_timeout)
+    })
+}
+
 /// A read or write timeout shows up as `WouldBlock` on Unix and `TimedOut` on Windows.
 pub(crate) fn is_timeout(err: &std::io::Error) -> bool {
     matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_timeouts_count_as_kept_waiting() {
+        let waited = anyhow::Error::from(NoReplyInTime(REPLY_TIMEOUT)).context("caller 7");
+        assert!(kept_waiting(&waited));
+        let connect = anyhow::Error::from(std::io::Error::from(ErrorKind::TimedOut))
+            .context("cannot connect");
+        assert!(kept_waiting(&connect));
+        let refused = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionRefused))
+            .context("cannot connect");
+        assert!(!kept_waiting(&refused));
+        assert!(!kept_waiting(&anyhow::anyhow!(
+            "the server hung up instead of replying"
+        )));
+    }
 }

@@ -22,17 +22,18 @@
 //!
 //! A *lesson* is a check a step fails on purpose: step 01 cannot talk to two callers at once,
 //! and that is the point of step 01. Listing a check under `lessons` makes its test pass only
-//! if the check fails, so the lesson stays true as the code changes.
+//! if the check fails the lesson's way (callers kept waiting, the server still running), so
+//! the lesson stays true as the code changes and a crash cannot pass for it.
 
 pub mod checks;
-pub mod event_loop;
 mod client;
+pub mod event_loop;
 pub mod pitfall;
 mod server;
 pub mod startup;
 pub mod stress;
 
-pub use client::Client;
+pub use client::{Client, NoReplyInTime, kept_waiting};
 pub use server::Server;
 
 use std::sync::mpsc;
@@ -66,8 +67,12 @@ pub const ALL_CHECKS: &[&str] = &[
 
 /// Start `binary` with `args`, run one check against it, and assert the outcome: success, or
 /// failure when the check is one of the step's `lessons`. Used by [`suite!`].
+///
+/// A lesson must fail the way the lesson says: callers kept waiting (every failure a
+/// timeout, see [`kept_waiting`]) by a server that is still running afterwards. Any other
+/// failure (a crash, a hang-up, a wrong reply) is a bug, lesson or not.
 pub fn run(binary: &str, args: &[&str], lessons: &[&str], name: &str, check: Check) {
-    let server = match Server::start(binary, args) {
+    let mut server = match Server::start(binary, args) {
         Ok(server) => server,
         Err(err) => panic!("could not start {binary}: {err:#}"),
     };
@@ -82,11 +87,29 @@ pub fn run(binary: &str, args: &[&str], lessons: &[&str], name: &str, check: Che
         ))
     });
     let expected_to_fail = lessons.contains(&name);
+    if server.has_exited() {
+        panic!(
+            "{name}: the server is no longer running after the check ({}); a failed caller \
+             must be dropped, not take the server down\n\
+             --- server output (last lines) ---\n{}",
+            match &result {
+                Ok(()) => "which passed".to_string(),
+                Err(why) => format!("which failed: {why:#}"),
+            },
+            server.output_tail(30)
+        );
+    }
     match (result, expected_to_fail) {
         (Ok(()), false) => {}
-        (Err(why), true) => {
+        (Err(why), true) if kept_waiting(&why) => {
             println!("{name}: failed as this step's lesson says it must: {why:#}");
         }
+        (Err(why), true) => panic!(
+            "{name} failed, but not the way this step's lesson says: its callers should be \
+             kept waiting (a timeout), instead: {why:#}\n\
+             --- server output (last lines) ---\n{}",
+            server.output_tail(30)
+        ),
         (Ok(()), true) => panic!(
             "{name} passed, but this step is meant to fail it (it is listed under `lessons`). \
              Did the step stop teaching its lesson?"
