@@ -51,12 +51,15 @@ fn main() -> ExitCode {
             // Blocks until a caller rings.
             let (stream, caller) = match listener.accept() {
                 Ok(call) => call,
+                // One caller we could not pick up: say so (even with --quiet, it is a
+                // failure) and go on with the next.
                 Err(err) if cli::accept_error_is_transient(&err) => {
-                    log.event(format_args!("could not pick up a call: {err}"));
-                    // Out of descriptors, probably: give callers a moment to hang up.
+                    eprintln!("{NAME}: could not pick up a call: {err}");
+                    // Out of descriptors or memory, perhaps: give callers a moment to hang up.
                     thread::sleep(Duration::from_millis(100));
                     continue;
                 }
+                // The listening socket itself is broken: no later call can succeed.
                 Err(err) => return Err(err.into()),
             };
             log.event(format_args!("{caller}: connected"));

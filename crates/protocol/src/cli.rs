@@ -87,7 +87,9 @@ pub fn listen_shared(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 #[cfg(unix)]
 pub fn listen_shared_first(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let alone = listen(addr)?;
-    let chosen = alone.local_addr().context("cannot read the bound address")?;
+    let chosen = alone
+        .local_addr()
+        .context("cannot read the bound address")?;
     drop(alone);
     listen_shared(chosen)
 }
@@ -193,11 +195,20 @@ pub fn parse_options<T: clap::Parser>() -> T {
     })
 }
 
-/// Whether an `accept` error is the kind a server should log and survive.
+/// Whether an `accept` error is the kind a server should log and survive: it concerns one
+/// caller, or one bad moment, not the listening socket. A server that exits on these lets
+/// one caller take everyone down.
 ///
-/// Running out of file descriptors (`EMFILE`/`ENFILE`), a connection reset before we accepted
-/// it, or an interrupted call all concern one caller, not the server. A server that exits on
-/// them lets one bad moment take everyone down.
+/// - The caller hung up before we picked up (`ECONNABORTED`, a reset), a signal interrupted
+///   the call (`EINTR`), or a non-blocking listener has nobody waiting (`EAGAIN`).
+/// - Out of descriptors (`EMFILE`, `ENFILE`) or of kernel memory for one more socket
+///   (`ENOBUFS`, `ENOMEM`): callers who hang up free some, so wait a moment and go on.
+/// - Linux reports network errors already pending on the new connection through `accept`
+///   itself, and accept(2) says to treat them like `EAGAIN`: `ENETDOWN`, `EPROTO`,
+///   `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`, `ENETUNREACH`.
+///
+/// What is left (`EBADF`, `EINVAL`, `ENOTSOCK`, `EFAULT`) means the listening socket itself
+/// is broken: retrying would fail forever, so the caller should exit with the error.
 pub fn accept_error_is_transient(err: &io::Error) -> bool {
     use io::ErrorKind::*;
     if matches!(
@@ -206,7 +217,37 @@ pub fn accept_error_is_transient(err: &io::Error) -> bool {
     ) {
         return true;
     }
-    is_out_of_descriptors(err)
+    is_out_of_descriptors(err) || is_transient_errno(err)
+}
+
+/// The errno values of [`accept_error_is_transient`] that `ErrorKind` does not name stably.
+#[cfg(unix)]
+fn is_transient_errno(err: &io::Error) -> bool {
+    let Some(errno) = err.raw_os_error() else {
+        return false;
+    };
+    // ENONET ("machine is not on the network") exists only on Linux; macOS has no such errno.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if errno == libc::ENONET {
+        return true;
+    }
+    [
+        libc::ENOBUFS,
+        libc::ENOMEM,
+        libc::ENETDOWN,
+        libc::EPROTO,
+        libc::ENOPROTOOPT,
+        libc::EHOSTDOWN,
+        libc::EHOSTUNREACH,
+        libc::EOPNOTSUPP,
+        libc::ENETUNREACH,
+    ]
+    .contains(&errno)
+}
+
+#[cfg(not(unix))]
+fn is_transient_errno(_err: &io::Error) -> bool {
+    false
 }
 
 /// `EMFILE` (this process is out of descriptors) or `ENFILE` (the whole system is).
@@ -234,6 +275,41 @@ mod tests {
         let text = format!("{err:#}");
         assert!(text.contains("already in use"), "{text}");
         assert!(text.contains("--port"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn accept_errors_about_one_caller_are_transient() {
+        let transient = [
+            libc::ECONNABORTED,
+            libc::ECONNRESET,
+            libc::EINTR,
+            libc::EAGAIN,
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::ENETDOWN,
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+        ];
+        for errno in transient {
+            let err = io::Error::from_raw_os_error(errno);
+            assert!(accept_error_is_transient(&err), "{err} should be survived");
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert!(accept_error_is_transient(&io::Error::from_raw_os_error(
+            libc::ENONET
+        )));
+        // A broken listening socket: retrying cannot help.
+        for errno in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK, libc::EFAULT] {
+            let err = io::Error::from_raw_os_error(errno);
+            assert!(!accept_error_is_transient(&err), "{err} is not transient");
+        }
     }
 
     #[cfg(unix)]
