@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use conformance::startup::output_within;
 use conformance::{Client, Server};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_02-thread-per-connection");
@@ -70,10 +71,10 @@ fn unbounded_mode_gives_every_caller_an_operator() {
 
 #[test]
 fn pool_and_unbounded_cannot_be_combined() {
-    let output = std::process::Command::new(BINARY)
-        .args(["--pool", "3", "--unbounded"])
-        .output()
-        .expect("run");
+    let mut command = std::process::Command::new(BINARY);
+    // --port 0: a copy already running on the default port must not refuse it for us.
+    command.args(["--pool", "3", "--unbounded", "--port", "0"]);
+    let output = output_within(command, Duration::from_secs(10));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot be used with"), "{stderr}");

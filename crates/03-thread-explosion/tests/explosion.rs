@@ -1,12 +1,13 @@
 //! Step 03 is not a server: these tests run it as a student would and read what it prints.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
+/// Run the binary to its end; a run that hangs fails its test after a minute.
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_03-thread-explosion"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_03-thread-explosion"));
+    command.args(args);
+    conformance::startup::output_within(command, Duration::from_secs(60))
 }
 
 fn text(output: &Output) -> (String, String) {

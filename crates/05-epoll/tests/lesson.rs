@@ -98,10 +98,9 @@ fn workers_die_with_their_parent() {
 
 #[test]
 fn help_says_what_the_step_is() {
-    let output = std::process::Command::new(BINARY)
-        .arg("--help")
-        .output()
-        .expect("run --help");
+    let mut help = std::process::Command::new(BINARY);
+    help.arg("--help");
+    let output = conformance::startup::output_within(help, std::time::Duration::from_secs(10));
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("epoll"), "{stdout}");

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use conformance::startup::output_within;
 use conformance::{Server, pitfall};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_07-coroutines");
@@ -33,10 +34,10 @@ fn stack_size_takes_bytes_or_kib_and_refuses_nonsense() {
         .wait_for_output("64 KiB stack", Duration::from_secs(5))
         .expect("the stack size is reported");
     for bad in ["1K", "lots", "1000000K"] {
-        let output = std::process::Command::new(BINARY)
-            .args(["--stack-size", bad])
-            .output()
-            .expect("run");
+        let mut command = std::process::Command::new(BINARY);
+        // --port 0: a copy already running on the default port must not refuse it for us.
+        command.args(["--stack-size", bad, "--port", "0"]);
+        let output = output_within(command, Duration::from_secs(10));
         assert!(!output.status.success(), "{bad}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("error"), "{bad}: {stderr}");

@@ -1,7 +1,10 @@
 //! The pitfall of step 08: one blocking call in a task stalls every task on its thread; and
 //! the fix, `spawn_blocking`.
 
+use std::time::Duration;
+
 use conformance::pitfall;
+use conformance::startup::output_within;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_08-async-await");
 
@@ -42,10 +45,10 @@ fn bad_option_combinations_get_one_clear_line() {
         &["--spawn-blocking"][..],
         &["--runtime", "current-thread", "--workers", "2"][..],
     ] {
-        let output = std::process::Command::new(BINARY)
-            .args(args)
-            .output()
-            .expect("run");
+        let mut command = std::process::Command::new(BINARY);
+        // --port 0: a copy already running on the default port must not refuse it for us.
+        command.args(args).args(["--port", "0"]);
+        let output = output_within(command, Duration::from_secs(10));
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("error"), "{args:?}: {stderr}");

@@ -12,10 +12,15 @@ use crate::Server;
 /// How long a copy that should refuse to start may take to do so.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Run `command` to its end, but no longer than `timeout`: a copy that starts when it should
-/// have refused would otherwise serve forever and hang the test. Past the deadline it is
-/// killed (our own child, by its pid) and this panics.
-fn output_within(mut command: Command, timeout: Duration) -> Output {
+/// How long `--help`, or a bad option's refusal, may take: both should be instant.
+const QUICK_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Run `command` to its end (stdin closed, stdout and stderr captured), but no longer than
+/// `timeout`. Tests use it instead of `Command::output()`, which has no deadline: a binary
+/// that hangs, or starts serving when it should have refused, would hang `cargo test` forever
+/// instead of failing one test. Past the deadline the child is killed (our own, by its pid)
+/// and this panics, naming the command.
+pub fn output_within(mut command: Command, timeout: Duration) -> Output {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -41,10 +46,9 @@ fn output_within(mut command: Command, timeout: Duration) -> Output {
 
 /// `--help` succeeds and mentions `--port` and each of `words`.
 pub fn help_mentions(binary: &str, words: &[&str]) {
-    let output = Command::new(binary)
-        .arg("--help")
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {binary} --help: {err}"));
+    let mut help = Command::new(binary);
+    help.arg("--help");
+    let output = output_within(help, QUICK_EXIT_TIMEOUT);
     assert!(output.status.success(), "{binary} --help failed");
     let stdout = String::from_utf8_lossy(&output.stdout);
     for word in words.iter().chain(&["--port"]) {
