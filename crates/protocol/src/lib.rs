@@ -49,6 +49,7 @@
 //! - [`fd_limit`]: raise the soft file-descriptor limit and say what we got.
 
 pub mod caller;
+pub mod ceiling;
 pub mod cli;
 mod conversation;
 mod decoder;
