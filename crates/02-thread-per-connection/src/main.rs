@@ -8,7 +8,9 @@
 //! - `--pool 10` (the default): ten operators share a queue of ringing lines. Callers beyond
 //!   ten wait in the queue until an operator is free.
 //! - `--unbounded`: hire a new operator (spawn a thread) for every caller. Nobody waits in a
-//!   queue; instead every caller costs a thread, and threads are not free (step 03).
+//!   queue; instead every caller costs a thread, and threads are not free (step 03). Near the
+//!   kernel's limit on memory mappings one more thread would abort the whole server, so
+//!   callers past that ceiling (or past `--max-callers`) are turned away with an `error:` line.
 //!
 //! ## Try it
 //! ```text
@@ -23,7 +25,7 @@
 //!
 //! "Just add more people?" `--unbounded` does, and step 03 shows how far that goes.
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -32,6 +34,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
+use protocol::ceiling::{self, Ceiling, LiveCallers};
 use protocol::cli::{self, ListenArgs, Log};
 use step01_blocking_echo::answer_call;
 
@@ -55,6 +58,11 @@ struct Options {
     /// Start a new operator thread for every caller instead of keeping a fixed pool.
     #[arg(long)]
     unbounded: bool,
+
+    /// With --unbounded: turn callers away (with an `error:` line) once this many are on the
+    /// line [default: as many threads as this machine's limits allow].
+    #[arg(long, requires = "unbounded", value_parser = ceiling::parse_max_callers)]
+    max_callers: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -69,10 +77,16 @@ fn main() -> ExitCode {
         spawn_status_reporter(switchboard.clone());
 
         // Either way, ringing lines go to `route`; the two staffing plans differ in where.
-        let route: Box<dyn Fn(TcpStream)> = if options.unbounded {
+        let route: Box<dyn Fn(TcpStream, SocketAddr)> = if options.unbounded {
             println!("{NAME}: a new operator (thread) for every caller");
+            let ceiling = Ceiling::of_this_machine(ceiling::THREAD_PER_CALLER)
+                .lowered_to(options.max_callers);
+            println!("{NAME}: {ceiling}");
+            let operators = LiveCallers::new(ceiling);
             let switchboard = switchboard.clone();
-            Box::new(move |stream| hire_operator_for(stream, &switchboard, log))
+            Box::new(move |stream, caller| {
+                hire_operator_for(stream, caller, &operators, &switchboard, log)
+            })
         } else {
             println!(
                 "{NAME}: {} operators; further callers wait in a queue",
@@ -87,7 +101,7 @@ fn main() -> ExitCode {
                     .spawn(move || operator(&queue, &switchboard, log))?;
             }
             let switchboard = switchboard.clone();
-            Box::new(move |stream| {
+            Box::new(move |stream, _caller| {
                 switchboard.waiting.fetch_add(1, Ordering::Relaxed);
                 // Only fails if every operator is gone, which would be a bug above.
                 if ring.send(stream).is_err() {
@@ -101,7 +115,7 @@ fn main() -> ExitCode {
             match listener.accept() {
                 Ok((stream, caller)) => {
                     log.event(format_args!("{caller}: ringing"));
-                    route(stream);
+                    route(stream, caller);
                 }
                 Err(err) if cli::accept_error_is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
@@ -136,15 +150,31 @@ fn operator(queue: &Mutex<Receiver<TcpStream>>, switchboard: &Switchboard, log: 
     }
 }
 
-/// `--unbounded`: a fresh thread for this one caller. Spawning fails when the system runs out
-/// of threads or memory; then this caller is told so and hung up on, and the server goes on.
-fn hire_operator_for(stream: TcpStream, switchboard: &Arc<Switchboard>, log: Log) {
+/// `--unbounded`: a fresh thread for this one caller, unless the operators are at their
+/// ceiling. Each thread takes four memory mappings, and when the kernel refuses one while a
+/// thread starts, Rust aborts the whole process: so past the ceiling this caller is told so
+/// and hung up on, and the server goes on.
+fn hire_operator_for(
+    stream: TcpStream,
+    caller: SocketAddr,
+    operators: &LiveCallers,
+    switchboard: &Arc<Switchboard>,
+    log: Log,
+) {
+    let Some(on_the_line) = operators.admit() else {
+        operators.turn_away(NAME, stream, caller);
+        return;
+    };
     let switchboard = switchboard.clone();
     let spawned = thread::Builder::new()
         .name("operator".into())
-        .spawn(move || take_call(stream, &switchboard, log));
+        .spawn(move || {
+            take_call(stream, &switchboard, log);
+            drop(on_the_line); // the call is over: room for the next caller
+        });
     if let Err(err) = spawned {
-        // The stream went down with the closure that never ran: the caller sees the line close.
+        // Rare below the ceiling (out of memory, or other processes took the thread ids). The
+        // stream went down with the closure that never ran: the caller only sees the line close.
         eprintln!("{NAME}: cannot start another operator thread ({err}); a caller was hung up on");
     }
 }
