@@ -20,6 +20,11 @@
 //! `--workers 1 --blocking-lookup`: the look-up calls `std::thread::sleep`, which the
 //! coroutine library cannot see into, so the one worker thread (and every caller on it) stops
 //! for five seconds. Look at `--stack-size` too: each caller reserves a whole stack.
+//!
+//! A stack is also two memory mappings (the stack and its guard page), and Linux allows a
+//! process about 65,530. When may cannot map one more stack it panics and takes the server
+//! down, so callers past that ceiling (or past `--max-callers`) are turned away with an
+//! `error:` line instead.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -28,6 +33,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use may::net::{TcpListener, TcpStream};
+use protocol::ceiling::{self, Ceiling, LiveCallers, OnTheLine};
 use protocol::cli::{self, ListenArgs, Log};
 use protocol::{Action, Conversation};
 
@@ -57,6 +63,11 @@ struct Options {
     /// every coroutine on it, instead of may::coroutine::sleep.
     #[arg(long)]
     blocking_lookup: bool,
+
+    /// Turn callers away (with an `error:` line) once this many are on the line
+    /// [default: as many coroutine stacks as this machine's limits allow].
+    #[arg(long, value_parser = ceiling::parse_max_callers)]
+    max_callers: Option<usize>,
 }
 
 /// How `/lookup` spends its delay.
@@ -91,6 +102,11 @@ fn main() -> ExitCode {
 
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let listener = open_listener(options.listen.socket_addr(7007))?;
+        // Counted once may's runtime is up, so its own threads are among the mappings in use.
+        let ceiling =
+            Ceiling::of_this_machine(ceiling::COROUTINE_PER_CALLER).lowered_to(options.max_callers);
+        println!("{NAME}: {ceiling}");
+        let callers = LiveCallers::new(ceiling);
         cli::announce(NAME, listener.local_addr()?);
         let workers = may::config().get_workers();
         println!(
@@ -115,6 +131,11 @@ fn main() -> ExitCode {
             match listener.accept() {
                 Ok((stream, caller)) => {
                     log.event(format_args!("{caller}: connected"));
+                    // Checked before `go!` maps the stack: past the ceiling it would panic.
+                    let Some(on_the_line) = callers.admit() else {
+                        callers.turn_away(NAME, stream, caller);
+                        continue;
+                    };
                     // SAFETY: `go!` is unsafe because may cannot check two things the compiler
                     // usually checks for threads:
                     // - A coroutine may be resumed on a different worker thread after any
@@ -128,7 +149,7 @@ fn main() -> ExitCode {
                     //   call overwrite the neighbouring memory silently. `answer_call` has no
                     //   recursion and keeps its one buffer small (`NOTEPAD`): it runs in 8 KiB
                     //   even in a debug build, so the 16 KiB default leaves a wide margin.
-                    may::go!(move || take_call(stream, caller, look_up, log));
+                    may::go!(move || take_call(stream, caller, look_up, log, on_the_line));
                 }
                 Err(err) if cli::accept_error_is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
@@ -140,7 +161,15 @@ fn main() -> ExitCode {
     })
 }
 
-fn take_call(stream: TcpStream, caller: SocketAddr, look_up: LookUp, log: Log) {
+/// One caller's coroutine. It owns `_on_the_line`, so the caller's place is freed when this
+/// returns, however the call ended.
+fn take_call(
+    stream: TcpStream,
+    caller: SocketAddr,
+    look_up: LookUp,
+    log: Log,
+    _on_the_line: OnTheLine,
+) {
     match answer_call(stream, look_up) {
         Ok(()) => log.event(format_args!("{caller}: hung up")),
         Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
