@@ -160,6 +160,18 @@ macro_rules! suite {
         fn busy_port_gives_one_clear_line() {
             $crate::startup::busy_port_gives_one_clear_line_with(BINARY, ARGS);
         }
+
+        /// Another promise of every step: a bad option gets one line pointing to `--help`.
+        #[test]
+        fn bad_option_gives_one_line_pointing_to_help() {
+            $crate::startup::bad_option_gives_one_line_pointing_to_help(BINARY, ARGS);
+        }
+
+        /// And `--help` works, and tells how to pick a port.
+        #[test]
+        fn help_mentions_the_port() {
+            $crate::startup::help_mentions(BINARY, &[]);
+        }
     };
     (@tests $($check:ident),*) => {
         $(

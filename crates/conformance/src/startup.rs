@@ -1,5 +1,5 @@
 //! What every step binary promises when it starts, as test helpers: `--help` that says what
-//! the step is, and one clear line (no backtrace) when its port is taken.
+//! the step is, and one clear line (no backtrace) for a bad option or a taken port.
 //!
 //! They panic with a reason, like assertions: call them from a `#[test]`.
 
@@ -55,6 +55,37 @@ pub fn help_mentions(binary: &str, words: &[&str]) {
         assert!(
             stdout.contains(word),
             "--help does not mention {word:?}:\n{stdout}"
+        );
+    }
+}
+
+/// A bad option is refused with exactly one line on stderr that points to `--help`, and a
+/// non-zero exit: no usage dump, no panic (the wording comes from
+/// `protocol::cli::parse_options`). Both a value out of range and an unknown flag are tried,
+/// each after the step's own `args` (the [`suite!`](crate::suite) runs this).
+pub fn bad_option_gives_one_line_pointing_to_help(binary: &str, args: &[&str]) {
+    // The unknown flag comes with `--port 0`: a step that ignored it would start serving
+    // (and be killed at the deadline) rather than trip over a copy on its default port.
+    for bad in [
+        &["--port", "99999"][..],
+        &["--port", "0", "--no-such-option"],
+    ] {
+        let mut command = Command::new(binary);
+        command.args(args).args(bad);
+        let output = output_within(command, QUICK_EXIT_TIMEOUT);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{binary} accepted {bad:?}; stderr: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{bad:?}: one line, no usage dump or backtrace: {stderr}"
+        );
+        assert!(
+            stderr.contains("--help"),
+            "{bad:?}: the line should point to --help: {stderr}"
         );
     }
 }
