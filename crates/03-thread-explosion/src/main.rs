@@ -47,7 +47,7 @@ struct Options {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch: u32,
 
-    /// Stack reserved for each thread: bytes, or with a K, M or G suffix (64K, 2M).
+    /// Stack reserved for each thread: bytes, or with a K, M, G, T, P or E suffix (64K, 2M).
     /// Rust's default for spawned threads is 2M.
     #[arg(long, default_value = "2M", value_parser = parse_size)]
     stack_size: usize,
@@ -70,26 +70,64 @@ fn main() -> ExitCode {
     })
 }
 
-/// The gate every idle thread waits at, until the main thread opens it.
+/// The gate every idle thread waits at, until the main thread opens it. It also counts the
+/// threads that have reached it: `spawn` returns before the new thread runs, and a thread maps
+/// its signal stack only once it runs, so only threads that arrived are fully paid for.
 struct Gate {
-    open: Mutex<bool>,
+    state: Mutex<GateState>,
+    /// Wakes the waiting threads when the gate opens.
     opened: Condvar,
+    /// Wakes the main thread when a thread arrives.
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    arrived: usize,
 }
 
 impl Gate {
+    fn new() -> Self {
+        Gate {
+            state: Mutex::new(GateState::default()),
+            opened: Condvar::new(),
+            arrived: Condvar::new(),
+        }
+    }
+
+    /// Called by each idle thread: say it is here, then wait until the gate opens.
     fn wait(&self) {
-        // A poisoned lock means another thread panicked; the gate's state is still valid.
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        while !*open {
-            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        state.arrived += 1;
+        self.arrived.notify_one();
+        while !state.open {
+            state = self.opened.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Wait until `count` threads have arrived at the gate.
+    fn wait_for_arrivals(&self, count: usize) {
+        let mut state = self.lock();
+        while state.arrived < count {
+            state = self.arrived.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
     fn open(&self) {
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.lock().open = true;
         self.opened.notify_all();
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        // A poisoned lock means another thread panicked; the gate's state is still valid.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
+
+/// Memory mappings one thread is assumed to take until the first batch has measured it:
+/// twice the four a Rust thread takes on Linux, to be safe.
+const ASSUMED_MAPPINGS_PER_THREAD: f64 = 8.0;
 
 /// All the threads started so far.
 struct Crowd {
@@ -112,19 +150,16 @@ enum Outcome {
     Refused {
         started: usize,
         err: io::Error,
+        stack_size: usize,
     },
 }
 
 impl Crowd {
     fn new(stack_size: usize) -> Self {
-        let gate = Arc::new(Gate {
-            open: Mutex::new(false),
-            opened: Condvar::new(),
-        });
         Crowd {
             stack_size,
             mapped_at_start: limits::mappings().unwrap_or(0),
-            gate,
+            gate: Arc::new(Gate::new()),
             threads: Vec::new(),
         }
     }
@@ -154,11 +189,15 @@ impl Crowd {
             let started = Instant::now();
             let result = (0..size).try_for_each(|_| self.start_one());
             let took = started.elapsed();
+            // Measure (memory, mappings) only once every new thread runs and has mapped all
+            // it needs: counted too early, a thread's cost looks smaller than it is.
+            self.gate.wait_for_arrivals(self.threads.len());
             self.print_row(number, self.threads.len() - before, took);
             if let Err(err) = result {
                 return Outcome::Refused {
                     started: self.threads.len(),
                     err,
+                    stack_size: self.stack_size,
                 };
             }
             if self.threads.len() as u32 >= max {
@@ -170,17 +209,19 @@ impl Crowd {
     }
 
     /// How many more threads fit below the kernel's limit on memory mappings, with a margin,
-    /// and that limit. Each Rust thread maps its stack, a guard page, and a small signal stack
-    /// with its own guard. Past `vm.max_map_count` a new thread may be created and then fail
-    /// to map its signal stack, which aborts the whole process: so we stop short of it.
-    /// (`None` where the table cannot be read, or before the first batch shows the cost.)
+    /// the limit, and the mappings one thread takes. Each Rust thread maps its stack, a guard
+    /// page, and a small signal stack with its own guard. Past `vm.max_map_count` a new thread
+    /// may be created and then fail to map its signal stack, which aborts the whole process:
+    /// so every batch, the first included, is cut to what fits. (`None` where the table
+    /// cannot be read: not Linux.)
     fn room_in_map_table(&self) -> Option<(u32, u64, f64)> {
         let (mapped, ceiling) = (limits::mappings()?, limits::max_map_count()?);
-        if self.threads.is_empty() {
-            return None;
-        }
-        let per_thread =
-            mapped.saturating_sub(self.mapped_at_start) as f64 / self.threads.len() as f64;
+        let per_thread = if self.threads.is_empty() {
+            // Nothing measured yet: assume the worst, or a big first --batch could cross it.
+            ASSUMED_MAPPINGS_PER_THREAD
+        } else {
+            mapped.saturating_sub(self.mapped_at_start) as f64 / self.threads.len() as f64
+        };
         let free = ceiling.saturating_sub(mapped + 256) as f64;
         Some(((free / per_thread.max(1.0)) as u32, ceiling, per_thread))
     }
@@ -239,9 +280,13 @@ impl fmt::Display for Outcome {
                  and one more thread could abort the whole process. That, not memory, is the \
                  limit here (sysctl vm.max_map_count raises it)"
             ),
-            Outcome::Refused { started, err } => {
+            Outcome::Refused {
+                started,
+                err,
+                stack_size,
+            } => {
                 write!(f, "thread {} was refused: {err}. ", started + 1)?;
-                write!(f, "{}", explain(*started, err))
+                write!(f, "{}", explain(*started, err, *stack_size))
             }
         }
     }
@@ -253,22 +298,29 @@ impl fmt::Display for Outcome {
 /// the system-wide thread and pid limits, the number of memory mappings (each stack is one or
 /// two), and failing to allocate the stack itself. So we compare how many threads we had
 /// with each limit we can read.
-fn explain(started: usize, err: &io::Error) -> String {
+fn explain(started: usize, err: &io::Error, stack_size: usize) -> String {
+    let kind = match err.raw_os_error() {
+        Some(libc::EAGAIN) => "EAGAIN (\"try again\": a resource limit)",
+        Some(libc::ENOMEM) => "ENOMEM (not enough memory or address space)",
+        _ => "an unexpected error",
+    };
+    if started == 0 {
+        // No thread at all: no count limit can be to blame, only the size of one stack.
+        return format!(
+            "The system said {kind}: the very first thread failed, so the limit is its stack. \
+             The system will not reserve {} of address space for it (more than the RAM and \
+             swap it may promise, or than a process can address at all). Try a smaller \
+             --stack-size.",
+            Bytes(stack_size as u64)
+        );
+    }
     let threads = started as u64 + 1; // and the main thread
     let mut near: Vec<String> = limits::all()
         .into_iter()
         .filter(|(_, value)| *value <= threads + threads / 20 + 64)
         .map(|(name, value)| format!("{name} = {value}"))
         .collect();
-    let kind = match err.raw_os_error() {
-        Some(libc::EAGAIN) => "EAGAIN (\"try again\": a resource limit)",
-        Some(libc::ENOMEM) => "ENOMEM (out of memory)",
-        _ => "an unexpected error",
-    };
-    if started == 0 {
-        near.clear();
-        near.push("the very first thread failed: the stack size itself is too large to map".into());
-    } else if near.is_empty() {
+    if near.is_empty() {
         near.push(
             "no count limit is near: most likely memory for the stacks (try a smaller \
              --stack-size) or a container's limit"
@@ -376,12 +428,12 @@ impl Memory {
     }
 }
 
-/// A byte count printed the way people read it: 2.0 MiB, 81.3 GiB.
+/// A byte count printed the way people read it: 2.0 MiB, 81.3 GiB, 1.0 EiB.
 struct Bytes(u64);
 
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+        const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
         let mut value = self.0 as f64;
         let mut unit = 0;
         while value >= 1024.0 && unit < UNITS.len() - 1 {
@@ -396,7 +448,7 @@ impl fmt::Display for Bytes {
     }
 }
 
-/// `65536`, `64K`, `2M`, `1G` → bytes.
+/// `65536`, `64K`, `2M`, `1G`, `1E` → bytes.
 fn parse_size(text: &str) -> anyhow::Result<usize> {
     let text = text.trim();
     let (digits, scale) = match text.char_indices().last() {
@@ -404,6 +456,8 @@ fn parse_size(text: &str) -> anyhow::Result<usize> {
         Some((at, 'm' | 'M')) => (&text[..at], 1 << 20),
         Some((at, 'g' | 'G')) => (&text[..at], 1 << 30),
         Some((at, 't' | 'T')) => (&text[..at], 1u64 << 40),
+        Some((at, 'p' | 'P')) => (&text[..at], 1u64 << 50),
+        Some((at, 'e' | 'E')) => (&text[..at], 1u64 << 60),
         _ => (text, 1),
     };
     let Ok(number) = digits.parse::<u64>() else {
