@@ -208,7 +208,7 @@ async fn echo(options: &Options, connections: Vec<Connection>, report: &mut Repo
                     next += pause;
                 }
                 let sent = Instant::now();
-                match round_trip(&mut stream, &line, &mut reply, reply_timeout()).await {
+                match echo_round_trip(&mut stream, &line, &mut reply, reply_timeout()).await {
                     Ok(()) => record(&mut latency, sent.elapsed()),
                     Err(why) => {
                         failure = Some(why);
@@ -248,7 +248,7 @@ async fn look_up(options: &Options, connections: Vec<Connection>, report: &mut R
             let arrived = sent.elapsed();
             match result {
                 Ok(()) if reply.starts_with(expected.as_bytes()) => Ok(arrived),
-                Ok(()) => Err("wrong answer".to_string()),
+                Ok(()) => Err(format!("answered {}", quote(&reply))),
                 Err(why) => Err(why),
             }
         });
@@ -275,13 +275,14 @@ async fn look_up(options: &Options, connections: Vec<Connection>, report: &mut R
 async fn idle(options: &Options, connections: Vec<Connection>, report: &mut Report) {
     sleep(Duration::from_secs_f64(options.duration)).await;
     let mut held = 0;
-    let mut byte = [0u8; 1];
+    let mut said = [0u8; 200];
     for (_, stream) in &connections {
-        match stream.try_read(&mut byte) {
+        match stream.try_read(&mut said) {
             // Nothing to read and no end of stream: the line is still open.
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => held += 1,
             Ok(0) => report.fail("closed by server".into()),
-            Ok(_) => held += 1,
+            // An idle caller is told nothing, unless it was turned away ("error: server full").
+            Ok(n) => report.fail(format!("server said {}", quote(&said[..n]))),
             Err(err) => report.fail(reason(&err)),
         }
     }
@@ -304,7 +305,7 @@ async fn probe_once(target: SocketAddr, latency: &mut Histogram<u64>) -> Result<
         Err(_) => return Err("timed out".into()),
     };
     let mut stream = BufReader::new(stream);
-    round_trip(&mut stream, b"probe\n", &mut Vec::new(), reply_timeout()).await?;
+    echo_round_trip(&mut stream, b"probe\n", &mut Vec::new(), reply_timeout()).await?;
     record(latency, started.elapsed());
     Ok(())
 }
@@ -351,7 +352,7 @@ async fn slow(options: &Options, connections: Vec<Connection>, report: &mut Repo
         let mut reply = Vec::new();
         while Instant::now() < end {
             let sent = Instant::now();
-            match round_trip(&mut stream, b"probe\n", &mut reply, patience).await {
+            match echo_round_trip(&mut stream, b"probe\n", &mut reply, patience).await {
                 Ok(()) => record(&mut probe, sent.elapsed()),
                 Err(why) => {
                     report.fail(format!("probe: {why}"));
@@ -369,4 +370,28 @@ async fn slow(options: &Options, connections: Vec<Connection>, report: &mut Repo
         }
     }
     report.duration_secs = options.duration;
+}
+
+/// A round trip of an echo: the same line must come back. Any other reply (a server turning
+/// the caller away with `error: ...`, say) is a failure, quoted in the report.
+async fn echo_round_trip(
+    stream: &mut BufReader<TcpStream>,
+    line: &[u8],
+    reply: &mut Vec<u8>,
+    patience: Duration,
+) -> Result<(), String> {
+    round_trip(stream, line, reply, patience).await?;
+    match reply == line {
+        true => Ok(()),
+        false => Err(format!("answered {}", quote(reply))),
+    }
+}
+
+/// A server's words for a failure reason: its first line, shortened, so that a thousand
+/// callers turned away the same way count as one reason in the report.
+fn quote(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().next().unwrap_or_default();
+    let short: String = line.chars().take(40).collect();
+    format!("{short:?}")
 }

@@ -134,6 +134,38 @@ fn idle_holds_connections_and_probes_the_server() {
     assert_eq!(r["probe_latency_us"]["count"], 1, "{r}");
 }
 
+/// A full server: every caller is told so, and the line stays open.
+fn full_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().expect("its address");
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"error: server full\n");
+            thread::spawn(move || {
+                let _ = stream.read(&mut [0; 64]);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn callers_turned_away_are_not_counted_as_held() {
+    let r = report(
+        full_server(),
+        &["--conns", "5", "--mode", "idle", "--duration", "0.3"],
+    );
+    assert_eq!(r["held"], 0, "{r}");
+    assert_eq!(
+        r["failures"][r#"server said "error: server full""#], 5,
+        "{r}"
+    );
+    assert_eq!(
+        r["failures"][r#"probe: answered "error: server full""#], 1,
+        "the probe must get its own line back: {r}"
+    );
+}
+
 #[test]
 fn slow_callers_and_a_fresh_client() {
     let r = report(
