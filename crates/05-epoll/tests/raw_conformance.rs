@@ -21,5 +21,8 @@ fn idle_callers_cost_no_cpu() {
 fn the_raw_loop_stays_under_150_lines() {
     let main = include_str!("../src/bin/05-epoll-raw/main.rs");
     let lines = main.lines().count();
-    assert!(lines < 150, "05-epoll-raw/main.rs has grown to {lines} lines");
+    assert!(
+        lines < 150,
+        "05-epoll-raw/main.rs has grown to {lines} lines"
+    );
 }
