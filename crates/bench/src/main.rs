@@ -1369,8 +1369,31 @@ fn format_micros(value: f64) -> String {
     }
 }
 
-/// Copy the table and charts into crates/bench/results for the README.
+/// Copy the table and charts into crates/bench/results, and the table into the README, so the
+/// README can never show figures from an older run than its charts.
 fn publish(out: &Path, dir: &Path, drawn: &[PathBuf]) -> anyhow::Result<()> {
+    copy_results(out, dir, drawn)?;
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = std::fs::read_to_string(&readme)
+        .with_context(|| format!("cannot read {}", readme.display()))?;
+    let table = std::fs::read_to_string(out.join("bench.md")).context("cannot read bench.md")?;
+    let charts: Vec<&str> = drawn
+        .iter()
+        .filter_map(|path| path.file_name()?.to_str())
+        .filter(|name| name.ends_with(".svg"))
+        .collect();
+    let updated = report::readme_with_results(&text, &table, &charts).with_context(|| {
+        format!(
+            "{} has no {} ... {} lines",
+            readme.display(),
+            report::RESULTS_START,
+            report::RESULTS_END
+        )
+    })?;
+    std::fs::write(&readme, updated).with_context(|| format!("cannot write {}", readme.display()))
+}
+
+fn copy_results(out: &Path, dir: &Path, drawn: &[PathBuf]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for file in drawn.iter().cloned().chain([
         out.join("bench.md"),

@@ -613,6 +613,43 @@ pub fn bytes(value: Option<f64>) -> String {
     }
 }
 
+/// The bench README's "Latest results" section lies between these two lines; `--publish`
+/// rewrites it.
+pub const RESULTS_START: &str = "<!-- results:start -->";
+/// See [`RESULTS_START`].
+pub const RESULTS_END: &str = "<!-- results:end -->";
+
+/// `readme` with the text between the result markers replaced: the `charts` (SVG file names
+/// in `results/`), then `table` (bench.md) without its title and with its sections one level
+/// down. `None` if the markers are missing.
+pub fn readme_with_results(readme: &str, table: &str, charts: &[&str]) -> Option<String> {
+    let (before, rest) = readme.split_once(RESULTS_START)?;
+    let (_, after) = rest.split_once(RESULTS_END)?;
+    let mut section = String::from(
+        "\nFrom the last full run on the course machine (`cargo run --release -p bench -- \
+         --publish`); PNG versions of the charts sit beside the SVGs in [`results/`](results) \
+         for slides.\n",
+    );
+    for name in charts {
+        let title = name.trim_end_matches(".svg").replace('_', " ");
+        section.push_str(&format!("\n![{title}](results/{name})\n"));
+    }
+    section.push('\n');
+    for line in table
+        .lines()
+        .skip_while(|l| l.starts_with("# ") || l.is_empty())
+    {
+        if line.starts_with('#') {
+            section.push('#');
+        }
+        section.push_str(line);
+        section.push('\n');
+    }
+    Some(format!(
+        "{before}{RESULTS_START}{section}{RESULTS_END}{after}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

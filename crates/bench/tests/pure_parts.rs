@@ -155,3 +155,30 @@ fn charts_render_to_png_and_svg_with_the_bundled_font() {
     assert_eq!(&png[..4], b"\x89PNG");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn publishing_rewrites_only_the_results_section_of_the_readme() {
+    let readme = "# bench\n\nintro\n\n<!-- results:start -->\nold figures\n<!-- results:end -->\n\n## After\n";
+    let table = "# C10K scoreboard\n\nmachine line\n\n## Echo round trips\n\n| a | b |\n";
+    let new = bench::report::readme_with_results(readme, table, &["echo_throughput.svg"])
+        .expect("markers found");
+    assert!(
+        new.starts_with("# bench\n\nintro\n\n<!-- results:start -->"),
+        "{new}"
+    );
+    assert!(new.ends_with("<!-- results:end -->\n\n## After\n"), "{new}");
+    assert!(!new.contains("old figures"), "{new}");
+    assert!(
+        new.contains("![echo throughput](results/echo_throughput.svg)"),
+        "{new}"
+    );
+    assert!(
+        new.contains("machine line\n\n### Echo round trips\n"),
+        "{new}"
+    );
+    assert!(
+        !new.contains("C10K scoreboard"),
+        "the title is the README's own: {new}"
+    );
+    assert!(bench::report::readme_with_results("no markers", table, &[]).is_none());
+}
