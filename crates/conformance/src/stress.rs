@@ -1,7 +1,8 @@
 //! Checks that need more than the suite's defaults: thousands of idle callers, and a server
 //! whose descriptor table is full. Test helpers that panic with a reason.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use crate::{Client, Server};
 
@@ -67,4 +68,76 @@ pub fn full_descriptor_table_is_survived(binary: &str, args: &[&str], says: &str
     }
     assert!(!server.has_exited(), "the server exited");
     server
+}
+
+/// A step that admits at most `ceiling` callers at once (`--max-callers`, appended to `args`)
+/// says so at start-up; the next caller gets an `error: server full` line and is hung up on,
+/// the refusal is logged, the callers on the line are still served, the server goes on, and a
+/// place that frees up goes to the next caller. For steps whose callers cost a thread or a
+/// coroutine stack, which run out before descriptors do.
+pub fn callers_past_the_ceiling_are_turned_away(binary: &str, args: &[&str], ceiling: usize) {
+    let max = ceiling.to_string();
+    let args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--max-callers", &max])
+        .collect();
+    let mut server = Server::start(binary, &args).expect("start");
+    server
+        .wait_for_output(
+            &format!("callers: at most {ceiling} at once"),
+            Duration::from_secs(5),
+        )
+        .expect("the ceiling is printed at start-up");
+
+    // One at a time, each answered before the next rings: all three are admitted.
+    let mut on_the_line: Vec<Client> = (0..ceiling)
+        .map(|i| {
+            let mut caller = Client::connect(server.addr()).expect("connect");
+            caller.round_trip(&format!("caller {i}")).expect("served");
+            caller
+        })
+        .collect();
+
+    let mut one_too_many = Client::connect(server.addr()).expect("connect");
+    let refusal = one_too_many.read_line().expect("a line before the hang-up");
+    assert!(refusal.starts_with("error: server full"), "{refusal:?}");
+    one_too_many
+        .expect_hang_up()
+        .expect("hung up after the error line");
+    server
+        .wait_for_output("turned away", Duration::from_secs(5))
+        .expect("the refusal is logged");
+
+    for (i, caller) in on_the_line.iter_mut().enumerate() {
+        caller
+            .round_trip(&format!("still here {i}"))
+            .expect("the callers on the line are still served");
+    }
+    assert!(!server.has_exited(), "{}", server.output_tail(20));
+
+    // One hangs up, and its place goes to the next caller.
+    let mut leaving = on_the_line.pop().expect("a caller");
+    leaving.send("/quit\n").expect("send");
+    leaving.expect_line("bye").expect("goodbye");
+    leaving.expect_hang_up().expect("hung up");
+    assert!(
+        served_again(server.addr()),
+        "no new caller was served after one hung up:\n{}",
+        server.output_tail(20)
+    );
+}
+
+/// Whether a new caller is served within a few seconds. The server frees a place only after
+/// the caller has seen the line close, so the first attempts may still be turned away.
+fn served_again(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let mut caller = Client::connect(addr).expect("connect");
+        if caller.round_trip("back again").is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
