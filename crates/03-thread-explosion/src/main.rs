@@ -366,25 +366,8 @@ mod limits {
         found
     }
 
-    /// How many memory mappings the process has now (Linux only).
-    pub fn mappings() -> Option<u64> {
-        #[cfg(target_os = "linux")]
-        return std::fs::read("/proc/self/maps")
-            .ok()
-            .map(|maps| maps.iter().filter(|&&b| b == b'\n').count() as u64);
-        #[cfg(not(target_os = "linux"))]
-        None
-    }
-
-    /// The kernel's cap on memory mappings per process (Linux only).
-    pub fn max_map_count() -> Option<u64> {
-        #[cfg(target_os = "linux")]
-        return std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .ok()
-            .and_then(|text| text.trim().parse().ok());
-        #[cfg(not(target_os = "linux"))]
-        None
-    }
+    // The mapping counts are the protocol crate's: steps 02 and 07 stop short of the same limit.
+    pub use protocol::ceiling::linux::{mappings_in_use as mappings, max_map_count};
 
     fn rlimit_nproc() -> Option<u64> {
         let mut limit = libc::rlimit {

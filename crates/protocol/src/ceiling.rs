@@ -234,8 +234,9 @@ impl Drop for OnTheLine {
     }
 }
 
-/// The kernel's limits, read from `/proc` (Linux only; `None` elsewhere).
-mod linux {
+/// The kernel's limits, read from `/proc` (Linux only; `None` elsewhere). Public for step 03,
+/// which counts threads against the same limits.
+pub mod linux {
     #[cfg(target_os = "linux")]
     fn read_number(path: &str) -> Option<u64> {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
