@@ -1,7 +1,7 @@
 //! What step 05 promises beyond the conformance suite: many idle callers, robustness against
 //! signals and vanishing peers, and worker processes that never outlive their parent.
 
-use conformance::{Client, Server, event_loop};
+use conformance::event_loop;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_05-epoll");
 
@@ -40,6 +40,7 @@ fn it_reports_its_descriptor_limit() {
 #[cfg(target_os = "linux")]
 #[test]
 fn workers_die_with_their_parent() {
+    use conformance::{Client, Server};
     use std::time::{Duration, Instant};
     let server = Server::start(BINARY, &["--workers", "3"]).expect("start");
     let pid = server.pid();
