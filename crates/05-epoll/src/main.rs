@@ -260,7 +260,7 @@ impl Switchboard {
                         .schedule(now + ACCEPT_BACKOFF, Timer::ResumeAccepting);
                     return;
                 }
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if cli::lost_one_call(&err) => {
                     self.log
                         .event(format_args!("a call was lost before pick-up: {err}"));
                 }

@@ -17,3 +17,14 @@ fn out_of_descriptors_pauses_accepting_and_recovers() {
         .count();
     assert!((1..=3).contains(&told), "said {told} times");
 }
+
+/// The same for the raw companion, which pauses its listener with `epoll_ctl` and a timer.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_raw_loop_survives_a_full_descriptor_table_too() {
+    conformance::stress::full_descriptor_table_is_survived(
+        env!("CARGO_BIN_EXE_05-epoll-raw"),
+        &[],
+        "pausing 100 ms",
+    );
+}

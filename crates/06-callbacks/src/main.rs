@@ -93,9 +93,7 @@ fn on_ringing(reactor: &mut Reactor, switchboard: Rc<Watched<TcpListener>>, log:
             Ok((stream, who)) => pick_up(reactor, stream, who, log),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
             // A caller who hung up before we picked up, say: next one.
-            Err(err)
-                if !cli::is_out_of_descriptors(&err) && cli::accept_error_is_transient(&err) =>
-            {
+            Err(err) if cli::lost_one_call(&err) => {
                 eprintln!("{NAME}: could not pick up a call: {err}");
             }
             Err(err) => {

@@ -220,6 +220,16 @@ pub fn accept_error_is_transient(err: &io::Error) -> bool {
     is_out_of_descriptors(err) || is_transient_errno(err)
 }
 
+/// Whether an `accept` error cost one caller only (it hung up first, a signal, a network error
+/// pending on its connection): an event loop picks up the next one at once. Out of
+/// descriptors is transient too, but not this: every accept fails the same way until someone
+/// hangs up, so a loop that retried at once would spin; it must pause instead.
+pub fn lost_one_call(err: &io::Error) -> bool {
+    err.kind() != io::ErrorKind::WouldBlock
+        && !is_out_of_descriptors(err)
+        && accept_error_is_transient(err)
+}
+
 /// The errno values of [`accept_error_is_transient`] that `ErrorKind` does not name stably.
 #[cfg(unix)]
 fn is_transient_errno(err: &io::Error) -> bool {
@@ -275,6 +285,18 @@ mod tests {
         let text = format!("{err:#}");
         assert!(text.contains("already in use"), "{text}");
         assert!(text.contains("--port"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn out_of_descriptors_is_transient_but_not_a_lost_call() {
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(accept_error_is_transient(&emfile));
+        assert!(!lost_one_call(&emfile), "retrying EMFILE at once spins");
+        assert!(lost_one_call(&io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+        assert!(!lost_one_call(&io::Error::from(io::ErrorKind::WouldBlock)));
     }
 
     #[cfg(unix)]

@@ -107,7 +107,7 @@ mod raw {
                 let (fd, stream) = match listener.accept() {
                     Ok((stream, _)) => (stream.as_raw_fd(), stream),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                    Err(err) if cli::accept_error_is_transient(&err) => continue, // one lost call
+                    Err(err) if cli::lost_one_call(&err) => continue, // say, it hung up first
                     Err(err) => {
                         // EMFILE, say: the listener stays readable, so pause it, don't spin.
                         eprintln!("{NAME}: cannot pick up a call: {err}; pausing 100 ms");
