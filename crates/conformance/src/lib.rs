@@ -158,7 +158,7 @@ macro_rules! suite {
         /// exits with one clear line, not a panic.
         #[test]
         fn busy_port_gives_one_clear_line() {
-            $crate::startup::busy_port_gives_one_clear_line_with(BINARY, ARGS);
+            $crate::startup::busy_port_gives_one_clear_line(BINARY, ARGS);
         }
 
         /// Another promise of every step: a bad option gets one line pointing to `--help`.

@@ -90,13 +90,9 @@ pub fn bad_option_gives_one_line_pointing_to_help(binary: &str, args: &[&str]) {
     }
 }
 
-/// A second copy started on the first one's port exits with exactly one line saying so.
-pub fn busy_port_gives_one_clear_line(binary: &str) {
-    busy_port_gives_one_clear_line_with(binary, &[]);
-}
-
-/// The same, both copies started with `args` (the [`suite!`](crate::suite) runs this).
-pub fn busy_port_gives_one_clear_line_with(binary: &str, args: &[&str]) {
+/// A second copy started on the first one's port exits with exactly one line saying so; both
+/// copies are started with `args` (the [`suite!`](crate::suite) runs this for every step).
+pub fn busy_port_gives_one_clear_line(binary: &str, args: &[&str]) {
     let server = Server::start(binary, args).expect("start the first copy");
     let port = server.addr().port().to_string();
     let mut second = Command::new(binary);
