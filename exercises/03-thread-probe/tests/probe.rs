@@ -110,6 +110,13 @@ fn every_thread_is_kept_alive_until_the_end() {
     // And the kernel agrees: after each batch, every thread of every batch so far exists.
     #[cfg(target_os = "linux")]
     for (alive, in_kernel) in counted {
+        assert!(
+            in_kernel <= alive,
+            "after a batch the probe said {alive} threads were alive, /proc/self/task has \
+             {in_kernel} idle threads: the extra ones are left over from an earlier probe, \
+             still running after its release_and_join returned\n\
+             hint: join every thread before release_and_join returns"
+        );
         assert_eq!(
             in_kernel, alive,
             "after a batch the probe said {alive} threads were alive, /proc/self/task has \
