@@ -101,14 +101,20 @@ fn no_poller_crate_does_the_waiting() {
     );
 }
 
-/// And no poll/epoll/kqueue by hand: the sources call `libc::select`, and nothing else waits.
+/// And no poll/epoll/kqueue by hand: the sources call `libc::select` (outside comments), and
+/// nothing else waits.
 #[test]
 fn the_sources_wait_in_libc_select() {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
     let mut text = String::new();
     for file in std::fs::read_dir(src).expect("read src/").flatten() {
         if file.path().extension().is_some_and(|ext| ext == "rs") {
-            text += &std::fs::read_to_string(file.path()).expect("read a source file");
+            let source = std::fs::read_to_string(file.path()).expect("read a source file");
+            // Code only: a TODO comment that names libc::select is not a call.
+            for line in source.lines() {
+                text += line.split("//").next().unwrap_or("");
+                text.push('\n');
+            }
         }
     }
     assert!(
