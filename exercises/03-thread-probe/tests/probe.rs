@@ -28,9 +28,26 @@ const STACK: usize = 64 * 1024;
 static ONE_PROBE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn take_turn() -> MutexGuard<'static, ()> {
-    ONE_PROBE_AT_A_TIME
+    let turn = ONE_PROBE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // A thread joined by the test before leaves /proc/self/task a moment after its join.
+    #[cfg(target_os = "linux")]
+    wait_for(|| idle_threads_now() == 0, Duration::from_secs(5));
+    turn
+}
+
+/// Poll `done` until it holds or `timeout` passes; whether it held.
+#[cfg(target_os = "linux")]
+fn wait_for(done: impl Fn() -> bool, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// Threads of this process named like the probe's idle threads, from `/proc/self/task`.
@@ -93,10 +110,19 @@ fn every_thread_is_kept_alive_until_the_end() {
     let _turn = take_turn();
     let mut probe = Probe::new(400, 100, STACK);
     #[cfg(target_os = "linux")]
-    let mut counted = Vec::new();
+    let (mut counted, mut patient) = (Vec::new(), true);
     let report = probe.grow(|_batch| {
         #[cfg(target_os = "linux")]
-        counted.push((_batch.alive, idle_threads_now()));
+        {
+            // A new thread takes its name once it runs: give the batch a moment (once).
+            if patient {
+                patient = wait_for(
+                    || idle_threads_now() >= _batch.alive,
+                    Duration::from_secs(2),
+                );
+            }
+            counted.push((_batch.alive, idle_threads_now()));
+        }
     });
     assert_eq!(report.started, 400, "{report:?}");
     // Every thread started is parked at the gate, not finished.
