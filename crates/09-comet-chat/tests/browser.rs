@@ -1,5 +1,11 @@
 //! The chat page in a real headless Chromium, driven through chromedriver (WebDriver): two
-//! browsers open the page; what one sends, the other sees, through long polling alone.
+//! browsers pick names and chat through long polling alone (Enter sends; markup shows as
+//! text); a third opens the page late and sees the history, joins, and leaves again, and the
+//! others' "here now" lists follow; then the server is restarted on the same port, a message
+//! typed while it was down is delivered, and both pages recover with what they showed.
+//!
+//! `COMET_SCREENSHOT=path.png cargo test -p step09-comet-chat --test browser` also saves
+//! Ada's window as it looks at the end.
 //!
 //! Needs `chromium` and `chromedriver` on the PATH (Debian: `apt-get install chromium
 //! chromium-driver`). Without them the build script (`build.rs`) marks the test ignored, with
@@ -7,11 +13,11 @@
 //! does: there the browser is part of the test bed and its absence fails the test.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conformance::Server;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -23,6 +29,48 @@ fn find(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| PathBuf::from(dir).join(program))
         .find(|path| path.is_file())
+}
+
+/// The chat server, on a port of our choosing (0: any), so that it can be restarted on the
+/// same one. Ended by its handle, never by name.
+struct Chat {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Chat {
+    fn start(port: u16) -> Chat {
+        let mut child = Command::new(BINARY)
+            .args(["--quiet", "--away-secs", "2", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the chat");
+        let stdout = child.stdout.take().expect("its output");
+        let (found, listening) = std::sync::mpsc::channel();
+        // Read its output for its whole life, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok)
+            {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = found.send(addr.trim().parse::<SocketAddr>());
+                }
+            }
+        });
+        match listening.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(addr)) => Chat { child, addr },
+            other => panic!("the chat did not say where it listens: {other:?}"),
+        }
+    }
+}
+
+impl Drop for Chat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// chromedriver, started by us on a free port, ended by us.
@@ -60,7 +108,10 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: SocketAddr, chromium: &str) -> Client {
+/// A Chromium session with a profile of its own, made fresh and removed after.
+async fn browser(driver: SocketAddr, chromium: &str, profile: &Path) -> Client {
+    let _ = std::fs::remove_dir_all(profile);
+    std::fs::create_dir_all(profile).expect("a profile directory");
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -68,9 +119,11 @@ async fn browser(driver: SocketAddr, chromium: &str) -> Client {
             "binary": chromium,
             // Headless, as root in a container, on a machine with no outside network:
             // the last flags stop Chromium phoning home.
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--disable-quic"]
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=900,700", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--disable-quic",
+                     format!("--user-data-dir={}", profile.display())]
         }),
     );
     ClientBuilder::new(HttpConnector::new())
@@ -78,6 +131,50 @@ async fn browser(driver: SocketAddr, chromium: &str) -> Client {
         .connect(&format!("http://{driver}"))
         .await
         .expect("a browser session")
+}
+
+/// Wait (up to 20 s: the machine may be busy) until `xpath` matches on `who`'s page.
+async fn until(who: &Client, what: &str, xpath: &str) -> fantoccini::elements::Element {
+    match who
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(xpath))
+        .await
+    {
+        Ok(element) => element,
+        Err(err) => {
+            let page = match who.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("{what}: not seen within 20 s ({err}); the page shows:\n{page}")
+        }
+    }
+}
+
+/// Type into a field, then press Enter (the forms submit on Enter, as people expect).
+async fn type_and_enter(who: &Client, field: &str, text: &str) {
+    // The field appears when the page is ready for it (the message box after joining).
+    let input = until(
+        who,
+        field,
+        &format!("//input[@id='{field}'][not(ancestor::*[@hidden])]"),
+    )
+    .await;
+    input
+        .clear()
+        .await
+        .unwrap_or_else(|err| panic!("cannot clear #{field}: {err}"));
+    input
+        .send_keys(&format!("{text}{}", char::from(Key::Enter)))
+        .await
+        .expect("type");
+}
+
+const HERE_BOTH: &str = "//ul[@id='here'][li[starts-with(., 'Ada')] and li[starts-with(., 'Bob')]]";
+
+fn said(name: &str, text: &str) -> String {
+    format!("//ul[@id='messages']/li[b='{name}:' and contains(., \"{text}\")]")
 }
 
 #[test]
@@ -96,64 +193,102 @@ fn two_browsers_chat_through_long_polling() {
              chromium-driver)\nhint: outside CI the test is ignored when they are missing; in CI it must run"
         );
     };
-    let server = Server::start(BINARY, &[]).expect("start the chat");
+    let server = Chat::start(0);
     let driver = Driver::start(chromedriver);
-    let page = format!("http://{}/", server.addr());
+    let page = format!("http://{}/", server.addr);
     let chromium = chromium.display().to_string();
+    let profiles = std::env::temp_dir().join(format!("comet-chat-test-{}", std::process::id()));
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let ada = browser(driver.addr, &chromium).await;
-        let bob = browser(driver.addr, &chromium).await;
+        let ada = browser(driver.addr, &chromium, &profiles.join("ada")).await;
+        let bob = browser(driver.addr, &chromium, &profiles.join("bob")).await;
         ada.goto(&page).await.expect("ada opens the page");
         bob.goto(&page).await.expect("bob opens the page");
 
-        // Bob's page is now waiting on /wait. Ada speaks.
-        ada.find(Locator::Id("name"))
-            .await
-            .expect("name")
-            .send_keys("Ada")
-            .await
-            .expect("type");
-        let text = ada.find(Locator::Id("text")).await.expect("text box");
-        text.send_keys("hello from Ada's browser")
-            .await
-            .expect("type");
-        ada.find(Locator::Id("send"))
-            .await
-            .expect("send")
-            .click()
-            .await
-            .expect("click");
+        // Names are picked once; a name in use is refused with a reason.
+        type_and_enter(&ada, "name", "Ada").await;
+        until(&ada, "Ada in her own list", "//ul[@id='here']/li[.='Ada (you)']").await;
+        type_and_enter(&bob, "name", "ada").await;
+        until(&bob, "a taken name refused", "//p[@id='problem'][contains(., 'already called ada')]").await;
+        type_and_enter(&bob, "name", "Bob").await;
+        until(&ada, "Bob in Ada's list", HERE_BOTH).await;
+        until(&bob, "Ada in Bob's list", HERE_BOTH).await;
 
-        // Bob sees it, without reloading: his hanging /wait was answered.
-        let line = bob
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(
-                "//ul[@id='messages']/li[contains(., \"hello from Ada's browser\")]",
-            ))
-            .await
-            .expect("Bob's page shows Ada's message");
+        // Ada speaks, pressing Enter; markup is shown as text, never run as HTML.
+        type_and_enter(&ada, "text", "hello <b>bold</b> & <img src=x onerror=alert(1)>").await;
+        let line = until(&bob, "Ada's message on Bob's page", &said("Ada", "hello <b>bold</b>")).await;
         assert_eq!(
             line.text().await.expect("text"),
-            "Ada: hello from Ada's browser"
+            "Ada: hello <b>bold</b> & <img src=x onerror=alert(1)>"
         );
+        let markup = line.html(true).await.expect("html");
+        assert!(
+            markup.contains("&lt;b&gt;bold&lt;/b&gt;") && !markup.contains("<img"),
+            "the text became markup: {markup}"
+        );
+        type_and_enter(&bob, "text", "hi Ada").await;
+        until(&ada, "Bob's answer", &said("Bob", "hi Ada")).await;
+
+        // A late joiner sees the history, and the others see her come and go.
+        let carol = browser(driver.addr, &chromium, &profiles.join("carol")).await;
+        carol.goto(&page).await.expect("carol opens the page");
+        until(&carol, "the history for a late joiner", &said("Ada", "hello <b>bold</b>")).await;
+        until(&carol, "the history for a late joiner", &said("Bob", "hi Ada")).await;
+        type_and_enter(&carol, "name", "Carol").await;
+        until(&ada, "Carol in Ada's list", "//ul[@id='here']/li[.='Carol']").await;
+        carol.close().await.expect("carol closes her browser");
+        until(&ada, "Carol's leave notice", "//ul[@id='messages']/li[@class='notice' and .='Carol left']").await;
+        until(&bob, "Carol gone from Bob's list", &format!("{HERE_BOTH}[count(li)=2]")).await;
+
+        // The server restarts. What Ada types meanwhile waits in her outbox.
+        drop(server);
+        until(&bob, "Bob's page noticing the server is gone", "//p[@id='problem'][contains(., 'lost the server')]").await;
+        type_and_enter(&ada, "text", "typed while the server was down").await;
+        let server = Chat::start(page_port(&page));
+        let restarted = Instant::now();
+        for who in [&ada, &bob] {
+            until(who, "the restart noticed", "//li[@class='restart']").await;
+            until(
+                who,
+                "the message typed during the restart, delivered after it",
+                &format!("//li[@class='restart']/following-sibling::li[b='Ada:' and contains(., 'typed while the server was down')]"),
+            )
+            .await;
+            until(who, "both names back in the list", HERE_BOTH).await;
+        }
+        let recovered = restarted.elapsed();
+        eprintln!("both pages recovered {recovered:?} after the server restarted");
+        // What was on screen before is still there.
+        until(&bob, "the messages from before the restart", &said("Ada", "hello <b>bold</b>")).await;
+        let problem = bob.find(Locator::Id("problem")).await.expect("problem line");
+        assert_eq!(problem.text().await.expect("text"), "", "Bob's page still reports trouble");
 
         // The footer shows the server-side view: waiting browsers, few threads.
-        let footer = bob
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath("//footer[contains(., 'browsers waiting')]"))
-            .await
-            .expect("the footer shows the stats");
+        let footer = until(&bob, "the stats", "//footer[contains(., 'browsers waiting')][not(contains(., 'stale'))]").await;
         let stats = footer.text().await.expect("text");
         assert!(stats.contains("browsers waiting"), "{stats}");
 
+        if let Some(path) = std::env::var_os("COMET_SCREENSHOT") {
+            type_and_enter(&bob, "text", "welcome back, everyone").await;
+            until(&ada, "the last line", &said("Bob", "welcome back")).await;
+            let png = ada.screenshot().await.expect("screenshot");
+            std::fs::write(&path, png).expect("write the screenshot");
+        }
         ada.close().await.ok();
         bob.close().await.ok();
+        drop(server);
     });
+    let _ = std::fs::remove_dir_all(&profiles);
+}
+
+fn page_port(page: &str) -> u16 {
+    page.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("the page's port")
 }
