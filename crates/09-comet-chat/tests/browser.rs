@@ -255,7 +255,7 @@ fn two_browsers_chat_through_long_polling() {
             until(
                 who,
                 "the message typed during the restart, delivered after it",
-                &format!("//li[@class='restart']/following-sibling::li[b='Ada:' and contains(., 'typed while the server was down')]"),
+                "//li[@class='restart']/following-sibling::li[b='Ada:' and contains(., 'typed while the server was down')]",
             )
             .await;
             until(who, "both names back in the list", HERE_BOTH).await;
