@@ -247,6 +247,7 @@ fn two_browsers_chat_through_long_polling() {
         // The server restarts. What Ada types meanwhile waits in her outbox.
         drop(server);
         until(&bob, "Bob's page noticing the server is gone", "//p[@id='problem'][contains(., 'lost the server')]").await;
+        until(&bob, "the footer marked stale", "//footer[@class='stale'][starts-with(., 'stale')]").await;
         type_and_enter(&ada, "text", "typed while the server was down").await;
         let server = Chat::start(page_port(&page));
         let restarted = Instant::now();
@@ -278,6 +279,23 @@ fn two_browsers_chat_through_long_polling() {
             let png = ada.screenshot().await.expect("screenshot");
             std::fs::write(&path, png).expect("write the screenshot");
         }
+
+        // Eight tabs in Ada's browser share one /wait, so a Send from the eighth is not stuck
+        // behind seven hanging requests (a browser opens about six connections per host).
+        for _ in 1..8 {
+            let tab = ada.new_window(true).await.expect("a new tab");
+            ada.switch_to_window(tab.handle).await.expect("switch to it");
+            ada.goto(&page).await.expect("the page in another tab");
+            until(&ada, "the shared history in a new tab", &said("Ada", "typed while the server")).await;
+        }
+        // Every tab has shown the history; give any tab that waits for itself a moment to ask.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let waiting = waiting_browsers(server.addr);
+        assert_eq!(waiting, 2, "/wait requests hanging for Ada's 8 tabs and Bob's one\nhint: the tabs of one browser should share one wait");
+        let sent = Instant::now();
+        type_and_enter(&ada, "text", "from the eighth tab").await;
+        until(&bob, "a message from the eighth tab", &said("Ada", "from the eighth tab")).await;
+        eprintln!("a message from Ada's eighth tab reached Bob in {:?}", sent.elapsed());
         ada.close().await.ok();
         bob.close().await.ok();
         drop(server);
@@ -291,4 +309,24 @@ fn page_port(page: &str) -> u16 {
         .next()
         .and_then(|port| port.parse().ok())
         .expect("the page's port")
+}
+
+/// How many /wait requests the server holds, from its /stats.
+fn waiting_browsers(addr: SocketAddr) -> u64 {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /stats HTTP/1.1\r\nhost: chat\r\nconnection: close\r\n\r\n")
+        .expect("ask");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    let stats: serde_json::Value = serde_json::from_str(body).expect("stats are JSON");
+    stats["waiting"].as_u64().expect("a count")
 }
