@@ -197,14 +197,13 @@ enum Kind {
 }
 
 /// What `/wait` answers: the messages after the browser's `after`, the id to ask from next,
-/// who is here, and the name this browser goes by (`null`: this run does not know it).
+/// and who is here.
 #[derive(Serialize)]
 struct Batch {
     instance: String,
     messages: Vec<Message>,
     last: u64,
     here: Vec<String>,
-    you: Option<String>,
 }
 
 impl Room {
@@ -231,27 +230,28 @@ impl Room {
     }
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
-        self.presence
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        presence::lock(&self.presence)
     }
 
-    fn since(&self, after: u64, member: Option<&str>) -> Batch {
+    fn since(&self, after: u64) -> Batch {
         let (messages, last) = {
             let history = self.history();
             let newer = history.messages.iter().filter(|m| m.id > after);
             (newer.cloned().collect(), history.last_id)
         };
-        let presence = self.presence();
         Batch {
             instance: self.instance.clone(),
             messages,
             last,
-            here: presence.here(),
-            you: member
-                .and_then(|key| presence.name_of(key))
-                .map(str::to_string),
+            here: self.presence().here(),
         }
+    }
+
+    /// Whether a browser last heard from an earlier run of the server: it names another
+    /// instance, or it has seen more messages than this run has.
+    fn is_from_an_earlier_run(&self, query: &WaitQuery) -> bool {
+        query.instance.as_ref().is_some_and(|i| *i != self.instance)
+            || query.after > self.history().last_id
     }
 
     fn post(&self, kind: Kind, name: String, text: String) -> u64 {
@@ -286,28 +286,32 @@ struct WaitQuery {
 }
 
 /// `GET /wait?after=N`: answer at once if there is news, otherwise hang until there is.
-async fn wait(State(room): State<Arc<Room>>, Query(query): Query<WaitQuery>) -> Json<Batch> {
+async fn wait(State(room): State<Arc<Room>>, Query(mut query): Query<WaitQuery>) -> Json<Batch> {
+    // A page that heard from an earlier run starts over: it gets this run's whole history.
+    let restarted = room.is_from_an_earlier_run(&query);
+    if restarted {
+        query.after = 0;
+    }
+    // Its member is here for as long as this request lives (presence.rs).
+    let _here = presence::Waiting::begin(&room.presence, query.member.as_deref());
+
     // Subscribe *before* looking, so a message posted between the look and the wait still
     // wakes us.
     let mut news = room.news.subscribe();
-    let waiting = Waiting::begin(&room, query.member.as_deref());
-    // A browser that heard from an earlier run, or is ahead of us (the same thing, seen from
-    // the ids), gets this run's whole history at once, and starts over.
-    let restarted = query.instance.as_ref().is_some_and(|i| *i != room.instance);
-    let after = match restarted || query.after > room.history().last_id {
-        true => 0,
-        false => query.after,
-    };
-    let batch = room.since(after, waiting.member);
-    let stranger = query.member.is_some() && batch.you.is_none();
-    if !batch.messages.is_empty() || restarted || stranger {
+    let batch = room.since(query.after);
+    if !batch.messages.is_empty() {
+        return Json(batch);
+    }
+    // Nothing new, but a restarted page must hear from this run now to put its screen right.
+    if restarted {
         return Json(batch);
     }
     // Park this request. No thread waits here: the task is suspended until the channel
     // changes or the timer fires, and the worker thread goes off to serve someone else.
-    // If the browser goes away, the task is dropped right here, and `waiting` with it.
+    // If the browser goes away, the task is dropped right here and the count goes down.
+    let _waiting = WaitingGuard::enter(&room.waiting);
     let _ = tokio::time::timeout(room.wait_for, news.changed()).await;
-    Json(room.since(after, waiting.member))
+    Json(room.since(query.after))
 }
 
 #[derive(Deserialize)]
@@ -398,28 +402,19 @@ async fn body_deadline(State(deadline): State<Duration>, request: Request, next:
     }
 }
 
-/// One `/wait` in progress: counted as a waiting browser, and keeping its member here, for as
-/// long as it is alive, however its request ends.
-struct Waiting<'a> {
-    room: &'a Room,
-    /// The member key, if the room knows it.
-    member: Option<&'a str>,
-}
+/// Counts a waiting browser for as long as it is alive, however its request ends.
+struct WaitingGuard<'a>(&'a AtomicUsize);
 
-impl<'a> Waiting<'a> {
-    fn begin(room: &'a Room, member: Option<&'a str>) -> Self {
-        room.waiting.fetch_add(1, Ordering::Relaxed);
-        let member = member.filter(|key| room.presence().wait_began(key));
-        Waiting { room, member }
+impl<'a> WaitingGuard<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        WaitingGuard(count)
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for WaitingGuard<'_> {
     fn drop(&mut self) {
-        self.room.waiting.fetch_sub(1, Ordering::Relaxed);
-        if let Some(key) = self.member {
-            self.room.presence().wait_ended(key, Instant::now());
-        }
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::rules::SendRate;
@@ -131,6 +132,37 @@ impl Presence {
                 member.name
             })
             .collect()
+    }
+}
+
+/// The room's presence, locked for a few instructions. A panic while holding the lock cannot
+/// leave it half-written, so a poisoned lock is still safe to use.
+pub fn lock(presence: &Mutex<Presence>) -> MutexGuard<'_, Presence> {
+    presence
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One `/wait` of a member, from its start to its end however it ends (answered, timed out,
+/// or dropped because the browser went away): while it lives, the member is here.
+pub struct Waiting<'a> {
+    presence: &'a Mutex<Presence>,
+    /// The member key, if the room knows it.
+    key: Option<&'a str>,
+}
+
+impl<'a> Waiting<'a> {
+    pub fn begin(presence: &'a Mutex<Presence>, key: Option<&'a str>) -> Self {
+        let key = key.filter(|key| lock(presence).wait_began(key));
+        Waiting { presence, key }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            lock(self.presence).wait_ended(key, Instant::now());
+        }
     }
 }
 
