@@ -76,10 +76,6 @@ impl Presence {
         Ok(key)
     }
 
-    pub fn name_of(&self, key: &str) -> Option<&str> {
-        self.members.get(key).map(|m| m.name.as_str())
-    }
-
     /// The names of everyone here, sorted.
     pub fn here(&self) -> Vec<String> {
         let mut names: Vec<String> = self.members.values().map(|m| m.name.clone()).collect();
