@@ -119,3 +119,24 @@ fn one_connection_over_the_cap_is_told_the_server_is_full() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_waiting_browser_is_not_cut_off_by_the_request_deadline() {
+    // The deadline is for sending a request, not for the server's answer: a /wait hangs for
+    // longer than it, and is answered.
+    let server =
+        Server::start(BINARY, &["--request-secs", "1", "--wait-secs", "3"]).expect("start");
+    let mut waiting = connect(server.addr());
+    waiting
+        .write_all(b"GET /wait?after=0 HTTP/1.1\r\nhost: chat\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let (said, took) = until_closed(waiting);
+    assert!(
+        said.starts_with("HTTP/1.1 200"),
+        "the wait was cut off: {said:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(2900),
+        "answered after {took:?}"
+    );
+}
