@@ -296,6 +296,16 @@ fn two_browsers_chat_through_long_polling() {
         type_and_enter(&ada, "text", "from the eighth tab").await;
         until(&bob, "a message from the eighth tab", &said("Ada", "from the eighth tab")).await;
         eprintln!("a message from Ada's eighth tab reached Bob in {:?}", sent.elapsed());
+
+        // The first tab is the one that waits for all. Closing it hands the wait on.
+        let tabs = ada.windows().await.expect("Ada's tabs");
+        ada.switch_to_window(tabs[0].clone()).await.expect("the first tab");
+        let leads = ada.execute("return leading", vec![]).await.expect("ask the tab");
+        assert_eq!(leads, serde_json::json!(true), "the first tab should be the one waiting");
+        ada.close_window().await.expect("close it");
+        ada.switch_to_window(tabs[tabs.len() - 1].clone()).await.expect("the last tab");
+        type_and_enter(&bob, "text", "still there, Ada?").await;
+        until(&ada, "news after the waiting tab closed", &said("Bob", "still there, Ada?")).await;
         ada.close().await.ok();
         bob.close().await.ok();
         drop(server);
