@@ -20,16 +20,18 @@
 //! ```text
 //! curl 'http://127.0.0.1:7009/wait?after=0'                      # hangs, waiting...
 //! curl -H 'content-type: application/json' -d '{"name":"ada"}' \
-//!      http://127.0.0.1:7009/join                                # {"member":"KEY",...}
+//!      http://127.0.0.1:7009/join         # ...the first curl returns "ada joined"; this one
+//!                                         # {"member":"KEY",...}
 //! curl -H 'content-type: application/json' -d '{"member":"KEY","text":"hi"}' \
-//!      http://127.0.0.1:7009/send                                # ...and the first curl returns
+//!      http://127.0.0.1:7009/send
 //! ```
 //! ## What to watch
-//! The footer of the page: "browsers waiting" climbs with every tab you open; "server
-//! threads" stays at the number of runtime workers plus one.
+//! The footer of the page: "browsers waiting" climbs with every browser you open (the tabs
+//! of one browser share one wait); "server threads" stays at the number of runtime workers
+//! plus one.
 //!
 //! ## Layout
-//! This file is the chat: the room, its history, and the four routes. What a chat on the open
+//! This file is the chat: the room, its history, and its five routes. What a chat on the open
 //! web needs besides lives next door, named for what it does:
 //! - `presence.rs`: who is here, for browsers that are never connected for long;
 //! - `rules.rs`: what a message may contain, how fast a member may send;
