@@ -268,17 +268,39 @@ fn two_browsers_chat_through_long_polling() {
         let problem = bob.find(Locator::Id("problem")).await.expect("problem line");
         assert_eq!(problem.text().await.expect("text"), "", "Bob's page still reports trouble");
 
-        // The footer shows the server-side view: waiting browsers, few threads.
-        let footer = until(&bob, "the stats", "//footer[contains(., 'browsers waiting')][not(contains(., 'stale'))]").await;
-        let stats = footer.text().await.expect("text");
-        assert!(stats.contains("browsers waiting"), "{stats}");
-
         if let Some(path) = std::env::var_os("COMET_SCREENSHOT") {
             type_and_enter(&bob, "text", "welcome back, everyone").await;
             until(&ada, "the last line", &said("Bob", "welcome back")).await;
             let png = ada.screenshot().await.expect("screenshot");
             std::fs::write(&path, png).expect("write the screenshot");
         }
+
+        // A very long word wraps instead of widening the list; a reader who scrolled up stays
+        // where she is, and one at the bottom follows.
+        type_and_enter(&ada, "text", &"w".repeat(300)).await;
+        until(&bob, "the long word", &said("Ada", "wwwwwwwwww")).await;
+        let scroll_up = "const l = document.getElementById('messages'); l.scrollTop = 0; \
+                         return l.scrollHeight > l.clientHeight";
+        let overflows = bob.execute(scroll_up, vec![]).await.expect("scroll up");
+        assert_eq!(overflows, serde_json::json!(true), "the list should be full enough to scroll");
+        type_and_enter(&ada, "text", "while Bob reads back").await;
+        until(&bob, "a line while Bob reads back", &said("Ada", "while Bob reads back")).await;
+        let (top, wide) = list_geometry(&bob).await;
+        assert_eq!(top, 0.0, "Bob scrolled up to read, and was pulled down");
+        assert!(!wide, "a 300-letter word widened the list instead of wrapping");
+        let scroll_down = "const l = document.getElementById('messages'); l.scrollTop = l.scrollHeight";
+        bob.execute(scroll_down, vec![]).await.expect("scroll down");
+        type_and_enter(&ada, "text", "for the bottom").await;
+        until(&bob, "the next line", &said("Ada", "for the bottom")).await;
+        let at_bottom = "const l = document.getElementById('messages'); \
+                         return l.scrollHeight - l.scrollTop - l.clientHeight < 40";
+        let followed = bob.execute(at_bottom, vec![]).await.expect("ask the page");
+        assert_eq!(followed, serde_json::json!(true), "Bob was at the bottom and was not kept there");
+
+        // The footer shows the server-side view: waiting browsers, few threads.
+        let footer = until(&bob, "the stats", "//footer[contains(., 'browsers waiting')][not(contains(., 'stale'))]").await;
+        let stats = footer.text().await.expect("text");
+        assert!(stats.contains("browsers waiting"), "{stats}");
 
         // Eight tabs in Ada's browser share one /wait, so a Send from the eighth is not stuck
         // behind seven hanging requests (a browser opens about six connections per host).
@@ -339,4 +361,20 @@ fn waiting_browsers(addr: SocketAddr) -> u64 {
         .unwrap_or_default();
     let stats: serde_json::Value = serde_json::from_str(body).expect("stats are JSON");
     stats["waiting"].as_u64().expect("a count")
+}
+
+/// Where the reader's message list is scrolled to, and whether it is wider than its box.
+async fn list_geometry(who: &Client) -> (f64, bool) {
+    let answer = who
+        .execute(
+            "const l = document.getElementById('messages'); \
+             return [l.scrollTop, l.scrollWidth > l.clientWidth]",
+            vec![],
+        )
+        .await
+        .expect("ask the page");
+    (
+        answer[0].as_f64().unwrap_or(-1.0),
+        answer[1].as_bool().unwrap_or(true),
+    )
 }
