@@ -43,6 +43,7 @@ async fn run_unbounded(options: &Options, sources: u32, offset: u8) -> anyhow::R
         Mode::Lookup => look_up(options, connections, &mut report).await,
         Mode::Idle => idle(options, connections, &mut report).await,
         Mode::Slow => slow(options, connections, &mut report).await,
+        Mode::Comet => crate::comet::wait_for_news(options, connections, &mut report).await,
     }
     if report.duration_secs == 0.0 {
         report.duration_secs = started.elapsed().as_secs_f64();
@@ -51,7 +52,7 @@ async fn run_unbounded(options: &Options, sources: u32, offset: u8) -> anyhow::R
 }
 
 /// A connection and its number (which names its look-up's question).
-type Connection = (usize, TcpStream);
+pub type Connection = (usize, TcpStream);
 
 async fn connect_all(
     options: &Options,
@@ -153,7 +154,7 @@ fn bind_without_port(_socket: &TcpSocket) -> io::Result<()> {
 }
 
 /// A short name for why a connection failed, to count failures by.
-fn reason(err: &io::Error) -> String {
+pub fn reason(err: &io::Error) -> String {
     match err.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE) => return "too many open files".into(),
         Some(libc::EADDRNOTAVAIL) => return "address not available".into(),

@@ -1,6 +1,6 @@
 //! # loadgen: the C10K client
 //!
-//! Opens thousands of connections to a step on loopback and drives them in one of four ways:
+//! Opens thousands of connections to a step on loopback and drives them in one of five ways:
 //!
 //! - `echo`: every connection sends a line and waits for it to come back, again and again
 //!   (closed loop), for `--duration` seconds. Reports messages/s and round-trip latency.
@@ -11,6 +11,9 @@
 //!   still answers. Reports how many were held to the end (the C10K question itself).
 //! - `slow`: connections type one byte a second; meanwhile a fresh client measures how long
 //!   its echo takes. A server that ties an operator to each slow caller stops answering.
+//! - `comet`: connections are browsers of step 09's chat, hanging on `GET /wait`; once the
+//!   server holds them all, one message is posted. Reports how many got it, the fan-out
+//!   latency, and (`--server-pid`) the server's RSS per waiting browser.
 //!
 //! Safety: it only talks to loopback (127.0.0.0/8, ::1), caps `--conns`, and every wait has a
 //! deadline, so a run always ends by itself.
@@ -20,6 +23,7 @@
 //! cargo run --release -p loadgen -- --target 127.0.0.1:7005 --conns 10000 --mode idle
 //! ```
 
+mod comet;
 mod drive;
 mod report;
 
@@ -80,6 +84,10 @@ pub struct Options {
     #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     connect_timeout: f64,
 
+    /// Comet mode: the server's process id, to read its RSS per waiting browser (Linux).
+    #[arg(long)]
+    server_pid: Option<u32>,
+
     /// Print one JSON object as the last line of output (for the bench).
     #[arg(long)]
     json: bool,
@@ -100,6 +108,7 @@ pub enum Mode {
     Lookup,
     Idle,
     Slow,
+    Comet,
 }
 
 impl Mode {
@@ -109,6 +118,7 @@ impl Mode {
             Mode::Lookup => "lookup",
             Mode::Idle => "idle",
             Mode::Slow => "slow",
+            Mode::Comet => "comet",
         }
     }
 }
@@ -143,7 +153,21 @@ fn main() -> ExitCode {
             .clamp(1, 64)
             .min(options.conns);
 
-        let report = if procs > 1 && options.child_source_offset.is_none() {
+        // Comet mode: the parent's poster joins the room before any browser parks, and posts
+        // from a thread of its own once the server holds them all.
+        let posting = match (options.mode, options.child_source_offset) {
+            (Mode::Comet, None) => {
+                let poster = comet::Poster::join(options.target, options.server_pid)?;
+                let expected = u64::from(options.conns);
+                let patience =
+                    Duration::from_secs_f64(options.connect_timeout + options.duration / 2.0);
+                Some(std::thread::spawn(move || {
+                    poster.post_when_parked(expected, patience)
+                }))
+            }
+            _ => None,
+        };
+        let mut report = if procs > 1 && options.child_source_offset.is_none() {
             if !options.json {
                 println!(
                     "loadgen: {} connections need {procs} processes (each may hold {per_process})",
@@ -162,6 +186,13 @@ fn main() -> ExitCode {
                 .context("cannot start the async runtime")?;
             runtime.block_on(drive::run(&options, sources, offset))?
         };
+        if let Some(posting) = posting {
+            match posting.join() {
+                Ok(Ok(posted)) => report.posted(posted),
+                Ok(Err(err)) => report.fail(format!("poster: {err:#}")),
+                Err(_) => report.fail("poster: panicked".into()),
+            }
+        }
 
         if options.child_source_offset.is_some() {
             println!("{}", report.to_json(true));
