@@ -163,7 +163,7 @@ impl Room {
         // TODO: make this caller's queue (`mpsc::channel()`) and their `behind` counter, and
         //       build their `Outbox` from the sender, the counter and `socket`. Then, under
         //       ONE lock of `self.callers()`: take the next number (`last_id + 1`), queue the
-        //       welcome `* welcome, you are #N (M others here)\n` for them, broadcast
+        //       welcome `* welcome, you are #N (M in the room, you included)\n` for them, broadcast
         //       `* #N joined\n` to the others, and insert their outbox. Return the number
         //       and the `Inbox` (the receiver and the same counter) for their writer.
         todo!("Room::join")

@@ -41,7 +41,7 @@ fn join(server: &Server) -> (Client, u64) {
     let welcome = caller.read_line_within(STALL).unwrap_or_else(|err| {
         panic!(
             "a new caller got no welcome line: {err:#}{}\n\
-             hint: the first line a caller gets is `* welcome, you are #N (M others here)`, \
+             hint: the first line a caller gets is `* welcome, you are #N (M in the room)`, \
              queued before they are let into the room (see the README)",
             last_words(server)
         )
@@ -52,7 +52,7 @@ fn join(server: &Server) -> (Client, u64) {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| {
             panic!(
-                "the first line should be `* welcome, you are #N (M others here)`, got \
+                "the first line should be `* welcome, you are #N (M in the room)`, got \
                  {welcome:.80?}\nhint: see the README's format"
             )
         });

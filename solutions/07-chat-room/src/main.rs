@@ -160,9 +160,9 @@ impl Room {
         let mut callers = self.callers();
         callers.last_id += 1;
         let id = callers.last_id;
-        let others = callers.by_id.len();
+        let in_room = callers.by_id.len() + 1;
         outbox.queue(&Arc::from(format!(
-            "* welcome, you are #{id} ({others} others here)\n"
+            "* welcome, you are #{id} ({in_room} in the room)\n"
         )));
         callers.broadcast(id, format!("* #{id} joined\n"));
         callers.by_id.insert(id, outbox);

@@ -124,9 +124,9 @@ impl Room {
         let mut callers = self.callers();
         callers.last_id += 1;
         let id = callers.last_id;
-        let others = callers.by_id.len();
+        let in_room = callers.by_id.len() + 1;
         let _ = socket
-            .write_all(format!("* welcome, you are #{id} ({others} others here)\n").as_bytes());
+            .write_all(format!("* welcome, you are #{id} ({in_room} in the room)\n").as_bytes());
         callers.broadcast(id, &format!("* #{id} joined\n"));
         callers.by_id.insert(id, socket);
         id
