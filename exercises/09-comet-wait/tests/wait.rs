@@ -95,8 +95,13 @@ fn answer_within(
 
 fn call(server: &Server, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = request(server.addr(), method, path, body);
-    answer_within(server, &mut stream, Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("{method} {path} got no answer within 10 s"))
+    answer_within(server, &mut stream, Duration::from_secs(10)).unwrap_or_else(|| {
+        panic!(
+            "{method} {path} got no answer within 10 s: the server answers no one\n\
+                 hint: are the worker threads blocked in /wait handlers (std::thread::sleep, a \
+                 Condvar, a blocking lock)? The runtime has only two: wait with .await"
+        )
+    })
 }
 
 fn post(server: &Server, text: &str) {
@@ -161,6 +166,11 @@ fn until_waiting(server: &Server, count: u64, within: Duration) {
         {
             panic!("the /wait handler panicked{}", last_words(server));
         }
+        assert!(
+            Instant::now() < deadline || waiting > 0,
+            "none of {count} /waits with no news was waiting after {within:?}\nhint: answer \
+             at once only when there is news; otherwise wait (that is the long poll)"
+        );
         assert!(
             Instant::now() < deadline,
             "only {waiting} of {count} /waits were waiting after {within:?}\nhint: a \
