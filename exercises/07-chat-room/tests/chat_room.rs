@@ -27,7 +27,7 @@ const SERVER: &str = match (
 };
 
 /// How long a caller waits for the next line before the test calls the room stalled.
-const STALL: Duration = Duration::from_secs(5);
+const STALL: Duration = Duration::from_secs(8);
 
 fn start() -> Server {
     Server::start(SERVER, &["--workers", "2"])
