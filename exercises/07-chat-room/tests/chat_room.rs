@@ -466,6 +466,55 @@ fn a_thousand_callers_are_held_by_a_few_threads() {
     });
 }
 
+/// User plus system CPU time of a process so far (Linux: /proc/PID/stat, fields 14 and 15).
+#[cfg(target_os = "linux")]
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // The command name may hold spaces: count the fields after its closing parenthesis.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    // Linux counts CPU time in clock ticks of 1/100 s (USER_HZ) on every platform we run.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Fifty callers in the room, all silent: for two seconds the server should sleep. A writer
+/// that looks at its queue in a loop (`try_recv` and `yield_now`) instead of waiting in `recv`
+/// burns a core. Linux only: it reads the server's CPU time from `/proc/PID/stat`.
+#[test]
+fn a_quiet_room_costs_no_cpu() {
+    #[cfg(target_os = "linux")]
+    {
+        let server = start();
+        let mut callers: Vec<(Client, u64)> = (0..50).map(|_| join(&server)).collect();
+        let (last, last_id) = callers.last_mut().expect("callers");
+        let last_id = *last_id;
+        last.send("then nothing\n").expect("send");
+        read_until(&mut callers[0].0, "the last caller's line", |l| {
+            l == format!("#{last_id}: then nothing")
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let before = cpu_time(server.pid());
+        std::thread::sleep(Duration::from_secs(2));
+        let spent = cpu_time(server.pid()) - before;
+        eprintln!("50 silent callers cost {spent:?} of CPU in 2 s");
+        assert!(
+            spent < Duration::from_millis(200),
+            "the server used {spent:?} of CPU in 2 s with 50 silent callers: something spins\n\
+             hint: a coroutine that waits must park (recv, read), not loop on try_recv or \
+             yield_now"
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    eprintln!("note: CPU time is checked on Linux only (/proc/PID/stat)");
+}
+
 #[test]
 fn the_room_runs_on_may() {
     // Its own dependencies, from Cargo itself: `--no-deps` needs no network and is quick.
