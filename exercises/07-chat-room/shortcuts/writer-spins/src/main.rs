@@ -269,7 +269,7 @@ fn write_to_caller(mut socket: TcpStream, inbox: Inbox) -> io::Result<()> {
     loop {
         match inbox.lines.try_recv() {
             Ok(line) => batch.push_str(&line),
-            Err(mpsc::TryRecvError::Empty) => {
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
                 if batch.is_empty() {
                     may::coroutine::yield_now();
                     continue;
@@ -278,7 +278,7 @@ fn write_to_caller(mut socket: TcpStream, inbox: Inbox) -> io::Result<()> {
                 inbox.behind.fetch_sub(batch.len(), Ordering::Relaxed);
                 batch.clear();
             }
-            Err(mpsc::TryRecvError::Disconnected) => {
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                 socket.write_all(batch.as_bytes())?;
                 return Ok(());
             }
