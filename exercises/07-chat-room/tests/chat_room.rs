@@ -37,8 +37,24 @@ fn start() -> Server {
 
 /// Connect and read the welcome line; returns the caller and the number the room gave them.
 fn join(server: &Server) -> (Client, u64) {
-    let mut caller =
-        Client::connect(server.addr()).unwrap_or_else(|err| panic!("connect: {err:#}"));
+    let caller = Client::connect(server.addr()).unwrap_or_else(|err| panic!("connect: {err:#}"));
+    welcomed(server, caller)
+}
+
+/// `count` callers connect at once, then each reads their welcome: a crowd that arrives
+/// together (and a room that passes on its join notices in a few big writes, not one each).
+fn join_all(server: &Server, count: usize) -> Vec<(Client, u64)> {
+    let callers: Vec<Client> = (0..count)
+        .map(|i| Client::connect(server.addr()).unwrap_or_else(|err| panic!("caller {i}: {err:#}")))
+        .collect();
+    callers
+        .into_iter()
+        .map(|caller| welcomed(server, caller))
+        .collect()
+}
+
+/// Read a new caller's welcome line; returns them and the number the room gave them.
+fn welcomed(server: &Server, mut caller: Client) -> (Client, u64) {
     let welcome = caller.read_line_within(STALL).unwrap_or_else(|err| {
         panic!(
             "a new caller got no welcome line: {err:#}{}\n\
@@ -440,7 +456,7 @@ fn a_thousand_callers_are_held_by_a_few_threads() {
     }
     let server = start();
     let started = Instant::now();
-    let mut callers: Vec<(Client, u64)> = (0..count).map(|_| join(&server)).collect();
+    let mut callers = join_all(&server, count);
     eprintln!("{count} callers joined in {:?}", started.elapsed());
 
     #[cfg(target_os = "linux")]
@@ -494,7 +510,7 @@ fn a_quiet_room_costs_no_cpu() {
     #[cfg(target_os = "linux")]
     {
         let server = start();
-        let mut callers: Vec<(Client, u64)> = (0..300).map(|_| join(&server)).collect();
+        let mut callers = join_all(&server, 300);
         let (last, last_id) = callers.last_mut().expect("callers");
         let last_id = *last_id;
         last.send("then nothing\n").expect("send");
