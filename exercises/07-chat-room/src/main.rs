@@ -162,10 +162,11 @@ impl Room {
     fn join(&self, socket: TcpStream) -> (CallerId, Inbox) {
         // TODO: make this caller's queue (`mpsc::channel()`) and their `behind` counter, and
         //       build their `Outbox` from the sender, the counter and `socket`. Then, under
-        //       ONE lock of `self.callers()`: take the next number (`last_id + 1`), queue the
-        //       welcome `* welcome, you are #N (M in the room, you included)\n` for them, broadcast
-        //       `* #N joined\n` to the others, and insert their outbox. Return the number
-        //       and the `Inbox` (the receiver and the same counter) for their writer.
+        //       ONE lock of `self.callers()`: take the next number (`last_id + 1`), queue
+        //       the welcome `* welcome, you are #N (M in the room)\n` for them (M counts
+        //       them too), broadcast `* #N joined\n` to the others, and insert their outbox.
+        //       Return the number and the `Inbox` (the receiver and the same counter) for
+        //       their writer.
         todo!("Room::join")
     }
 
