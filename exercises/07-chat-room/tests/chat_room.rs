@@ -264,7 +264,10 @@ fn a_line_too_long_or_not_utf8_harms_no_one() {
     // Not UTF-8: an error line for the sender only, and the sender may go on.
     rambler.send_bytes(b"\xff\xfe not text\n").expect("send");
     let error = rambler.read_line_within(STALL).unwrap_or_else(|err| {
-        panic!("no error line for a line that is not UTF-8: {err:#}\nhint: tell the sender `error: ...` through their own queue")
+        panic!(
+            "no error line for a line that is not UTF-8: {err:#}\nhint: tell the sender \
+             `error: ...` through their own queue"
+        )
     });
     assert!(
         error.starts_with("error:") && error.contains("UTF-8"),

@@ -45,7 +45,11 @@ struct Options {
     workers: u16,
 
     /// How long a /wait may hang, in milliseconds, before it answers "nothing new".
-    #[arg(long, default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    #[arg(
+        long,
+        default_value_t = 25_000,
+        value_parser = clap::value_parser!(u64).range(100..=300_000)
+    )]
     wait_ms: u64,
 }
 
