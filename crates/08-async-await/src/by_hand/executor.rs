@@ -54,13 +54,16 @@ impl Wake for Task {
 pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
     static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let bytes = std::mem::size_of_val(&future);
     READY.with(|ready| {
         let task = Task {
             id,
             future: Mutex::new(Some(Box::pin(future))),
             ready: ready.clone(),
         };
-        trace::say(format_args!("task {id}: spawned"));
+        trace::say(format_args!(
+            "task {id}: spawned, its future is {bytes} bytes"
+        ));
         lock(ready).push_back(Arc::new(task));
     });
 }

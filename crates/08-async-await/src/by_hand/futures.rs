@@ -161,22 +161,41 @@ impl Future for Sleep {
 
 /// Write all of `bytes`, waiting for the socket to be writable whenever it is full: a caller
 /// who does not read stops this task here (back-pressure), and no one else.
-pub async fn write_all<T>(socket: &Watched<T>, mut bytes: &[u8]) -> io::Result<()>
+///
+/// (Not an `async fn`: today's compiler keeps an `async fn`'s arguments twice in its future,
+/// once as passed and once as locals. An `async move` block that uses them in place keeps
+/// them once.)
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
+pub fn write_all<'a, T>(
+    socket: &'a Watched<T>,
+    mut bytes: &'a [u8],
+) -> impl Future<Output = io::Result<()>> + 'a
 where
     T: AsFd,
-    for<'s> &'s T: Write,
+    &'a T: Write,
 {
-    while !bytes.is_empty() {
-        match socket.get().write(bytes) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                trace::say(format_args!("  key {}: wrote {n} bytes", socket.key));
-                bytes = &bytes[n..];
+    async move {
+        while !bytes.is_empty() {
+            let full = match socket.get().write(bytes) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    trace::say(format_args!("  key {}: wrote {n} bytes", socket.key));
+                    bytes = &bytes[n..];
+                    false
+                }
+                Err(err) if err.kind() == ErrorKind::WouldBlock => true,
+                Err(err) if err.kind() == ErrorKind::Interrupted => false,
+                Err(err) => return Err(err),
+            };
+            // Wait outside the `match`: awaited inside an arm, the write's result would be
+            // kept in the task for as long as the wait lasts.
+            if full {
+                socket.writable().await;
             }
-            Err(err) if err.kind() == ErrorKind::WouldBlock => socket.writable().await,
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
         }
+        Ok(())
     }
-    Ok(())
 }
