@@ -97,7 +97,7 @@ fn no_trace_unless_asked() {
         !server
             .output()
             .iter()
-            .any(|line| line.starts_with("trace:")),
+            .any(|line| line.starts_with("trace ")),
         "{}",
         server.output_tail(10)
     );
