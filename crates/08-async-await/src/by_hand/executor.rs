@@ -46,7 +46,9 @@ impl Wake for Task {
     /// spurious one, which every future takes in its stride (see `futures`).
     fn wake(self: Arc<Self>) {
         trace::say(format_args!("task {}: woken", self.id));
-        lock(&self.ready.clone()).push_back(self);
+        // The queue's handle is cloned first: `self` itself goes into the queue.
+        let ready = self.ready.clone();
+        lock(&ready).push_back(self);
     }
 }
 

@@ -55,12 +55,22 @@ impl<T: AsFd> Watched<T> {
 
     /// Completes once the socket has something to read (or has hung up, or failed).
     pub fn readable(&self) -> Ready<'_, T> {
-        Ready::new(self, Interest::Readable)
+        let interest = Interest::Readable;
+        Ready {
+            socket: self,
+            interest,
+            asked: false,
+        }
     }
 
     /// Completes once the socket can take more bytes (or has failed).
     pub fn writable(&self) -> Ready<'_, T> {
-        Ready::new(self, Interest::Writable)
+        let interest = Interest::Writable;
+        Ready {
+            socket: self,
+            interest,
+            asked: false,
+        }
     }
 }
 
@@ -77,34 +87,22 @@ pub struct Ready<'a, T: AsFd> {
     asked: bool,
 }
 
-impl<'a, T: AsFd> Ready<'a, T> {
-    fn new(socket: &'a Watched<T>, interest: Interest) -> Self {
-        Ready {
-            socket,
-            interest,
-            asked: false,
-        }
-    }
-}
-
 impl<T: AsFd> Future for Ready<'_, T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let key = self.socket.key;
+        let socket = self.socket; // a copy of the reference: `self` stays free to change
+        let (key, fd, interest) = (socket.key, socket.io.as_fd(), self.interest);
         if !self.asked {
-            // First poll: ask the reactor to wake this task on the event, then step aside.
-            reactor::wake_when(key, self.socket.io.as_fd(), self.interest, cx.waker());
+            // First poll: ask to be woken on the event, then step aside.
+            reactor::wake_when(key, fd, interest, cx.waker());
             self.asked = true;
-            trace::say(format_args!(
-                "  key {key}: not {} yet, waiting",
-                self.interest
-            ));
+            trace::say(format_args!("  key {key}: not {interest} yet, waiting"));
             Poll::Pending
         } else if reactor::is_waiting(key) {
-            // Polled, but the event has not come: a spurious poll. Keep waiting (with this
-            // poll's waker, in case the future moved to another task).
-            reactor::replace_waker(key, cx.waker());
+            // Polled, but the event has not come: a spurious poll. Ask again, with this
+            // poll's waker (the future may have moved to another task), and keep waiting.
+            reactor::wake_when(key, fd, interest, cx.waker());
             trace::say(format_args!("  key {key}: spurious poll, still waiting"));
             Poll::Pending
         } else {

@@ -136,15 +136,6 @@ pub fn is_waiting(key: usize) -> bool {
     with(|reactor| reactor.waiting.borrow().contains_key(&key))
 }
 
-/// Let a different waker take over the wait on `key` (a future polled from a new task).
-pub fn replace_waker(key: usize, waker: &Waker) {
-    with(|reactor| {
-        if let Some(old) = reactor.waiting.borrow_mut().get_mut(&key) {
-            old.clone_from(waker);
-        }
-    });
-}
-
 /// A task stopped waiting on `key` before its event came: forget its waker.
 pub fn stop_waiting(key: usize) {
     let _ = REACTOR.try_with(|cell| cell.get().map(|r| r.waiting.borrow_mut().remove(&key)));
