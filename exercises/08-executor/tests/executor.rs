@@ -1,4 +1,4 @@
-//! The grader for homework 08-executor, part two: your executor on its own, with futures
+//! The grader for homework 08-executor, part three: your executor on its own, with futures
 //! written for the test that count how often they are polled and notice when they are
 //! dropped. Each test runs on a thread of its own (your executor's queue and the reactor are
 //! per thread) and gives up after a deadline instead of hanging.

@@ -7,8 +7,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -28,21 +27,16 @@ pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
 pub fn block_on<T: Send + 'static>(
     future: impl Future<Output = T> + Send + 'static,
 ) -> io::Result<T> {
-    let output = Arc::new(Mutex::new(None));
-    let slot = output.clone();
-    spawn(async move {
-        let value = future.await;
-        *slot.lock().expect("output slot") = Some(value);
-    });
+    let mut main = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
+        if let Poll::Ready(value) = main.as_mut().poll(&mut cx) {
+            return Ok(value);
+        }
         // Take the list out, so that tasks may spawn more while we poll.
         let mut all = TASKS.with(|tasks| std::mem::take(&mut *tasks.borrow_mut()));
         all.retain_mut(|task| task.as_mut().poll(&mut cx) == Poll::Pending);
         TASKS.with(|tasks| tasks.borrow_mut().append(&mut all));
-        if let Some(value) = output.lock().expect("output slot").take() {
-            return Ok(value);
-        }
         reactor::wait(Some(Duration::ZERO))?;
     }
 }
