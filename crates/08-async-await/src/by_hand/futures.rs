@@ -55,20 +55,18 @@ impl<T: AsFd> Watched<T> {
 
     /// Completes once the socket has something to read (or has hung up, or failed).
     pub fn readable(&self) -> Ready<'_, T> {
-        let interest = Interest::Readable;
         Ready {
             socket: self,
-            interest,
+            interest: Interest::Readable,
             asked: false,
         }
     }
 
     /// Completes once the socket can take more bytes (or has failed).
     pub fn writable(&self) -> Ready<'_, T> {
-        let interest = Interest::Writable;
         Ready {
             socket: self,
-            interest,
+            interest: Interest::Writable,
             asked: false,
         }
     }

@@ -67,6 +67,8 @@ pub fn start() -> io::Result<()> {
     })
 }
 
+/// This thread's reactor, created on first use. (Panics if the poller cannot be created;
+/// a binary calls [`start`] first, and gets an error instead.)
 fn with<R>(f: impl FnOnce(&Reactor) -> R) -> R {
     REACTOR.with(|cell| {
         f(cell.get_or_init(|| Reactor::new().expect("cannot create the poller (epoll/kqueue)")))
@@ -121,11 +123,11 @@ pub fn wake_when(key: usize, source: impl AsFd, interest: Interest, waker: &Wake
         };
         reactor.waiting.borrow_mut().insert(key, waker.clone());
         if let Err(err) = reactor.poller.modify(source, event) {
-            // Cannot watch it (the socket died): wake the task at once; its next read or
-            // write meets the error and ends the call.
-            trace::say(format_args!(
-                "reactor: cannot watch key {key} ({err}): waking now"
-            ));
+            // Cannot watch it (the socket died): no event will come, so take the waker
+            // back and wake the task now; `Ready` then completes, and the read or write
+            // that follows meets the error and ends the call.
+            trace::say(format_args!("reactor: cannot watch key {key} ({err})"));
+            reactor.waiting.borrow_mut().remove(&key);
             waker.wake_by_ref();
         }
     });
@@ -169,10 +171,10 @@ pub fn wait(timeout: Option<Duration>) -> io::Result<()> {
             reactor.delivered.set(n);
             // No waker: the task stopped waiting (hung up) before the kernel answered.
             if let Some(waker) = reactor.waiting.borrow_mut().remove(&event.key) {
-                let what = if event.readable {
-                    "readable"
-                } else {
-                    "writable"
+                let what = match (event.readable, event.writable) {
+                    (true, _) => "readable",
+                    (false, true) => "writable",
+                    (false, false) => "in error", // epoll reports errors unasked
                 };
                 trace::say(format_args!(
                     "reactor: event {n}: key {} is {what}, wake its task",
@@ -182,12 +184,14 @@ pub fn wait(timeout: Option<Duration>) -> io::Result<()> {
             }
         }
         let now = Instant::now();
-        while let Some(waker) = reactor.timers.borrow_mut().pop_due(now) {
+        let mut timers = reactor.timers.borrow_mut();
+        while let Some(waker) = timers.pop_due(now) {
             trace::say(format_args!("reactor: a timer is due, wake its task"));
             woken.push(waker);
         }
-        // Wake after the borrows above end: `wake` only queues the task, but it is not ours.
-        drop(events);
+        // Wake once the borrows above end: `wake` is the executor's code, not ours, and a
+        // waker that polled at once (some do) would find the reactor still borrowed.
+        drop((events, timers));
         woken.into_iter().for_each(Waker::wake);
         Ok(())
     })
