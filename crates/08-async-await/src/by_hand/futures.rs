@@ -114,7 +114,7 @@ impl<T: AsFd> Drop for Ready<'_, T> {
     fn drop(&mut self) {
         // Dropped while waiting: take the waker back, or a late event would wake a task that
         // no longer waits for it (harmless, see above, but untidy).
-        if self.asked && reactor::is_waiting(self.socket.key) {
+        if self.asked {
             reactor::stop_waiting(self.socket.key);
         }
     }

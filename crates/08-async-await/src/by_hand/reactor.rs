@@ -41,6 +41,8 @@ impl std::fmt::Display for Interest {
 struct Reactor {
     poller: Poller,
     /// Key of a watched socket -> the waker of the task waiting on it, until its event comes.
+    /// One waiter per socket at a time: a caller's task waits for reading or for writing,
+    /// never both at once.
     waiting: RefCell<HashMap<usize, Waker>>,
     /// Deadlines of `sleep_until`, each with the waker to wake when it passes.
     timers: RefCell<TimerQueue<Waker>>,
