@@ -2,7 +2,7 @@
 //!
 //! Given, nothing to change here: step 08's caller handler (`async_by_hand::switchboard`)
 //! over the hand-written reactor and leaf futures, started by `block_on` and `spawn` from
-//! YOUR [`executor`](executor_homework::executor) (`src/executor.rs`).
+//! YOUR [`executor`] (`src/executor.rs`).
 //!
 //! Try it: `cargo run --bin ex08-executor`, then several `nc 127.0.0.1 7118`.
 //! Grade it: `cargo test -p ex08-executor`.
