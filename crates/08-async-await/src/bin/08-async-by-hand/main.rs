@@ -1,8 +1,8 @@
 //! # Step 08 by hand: the runtime under async/await, written out
 //!
 //! Step 08 says "the compiler writes the state machine for us" and lets tokio run it. Here
-//! the same handler (`answer_call` in the library's `switchboard`) runs on a runtime of about
-//! three hundred lines, the way `05-epoll-raw` shows what `polling` wraps. std gives us the
+//! the same handler (`answer_call` in the library's `switchboard`) runs on a runtime of some
+//! 350 lines of code, the way `05-epoll-raw` shows what `polling` wraps. std gives us the
 //! vocabulary (`Future`, `Context`, `Waker`, `Wake`); the library `async_by_hand`
 //! (`src/by_hand/`) gives the rest:
 //!
