@@ -1079,6 +1079,8 @@ fn targets(plan: &Plan, rows: &[Row], ratios: &[Ratio]) -> Vec<Target> {
         ("05-epoll", 256.0),
         ("06-", 512.0),
         ("07-", 10_240.0),
+        // Before "08-": a task of the hand-written runtime is its future and a waker.
+        ("08-async-by-hand", 512.0),
         ("08-", 2_048.0),
     ];
     for row in find(Scenario::Idle).filter(|r| event_driven(&r.server)) {
