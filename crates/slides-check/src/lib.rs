@@ -44,6 +44,11 @@ use serde::Deserialize;
 /// (presenterm 0.16.1; `.ci/check-decks` measures it again on every run).
 pub const CODE_COLUMNS: usize = 82;
 
+/// The width of a slide's text at 100 columns (presenterm's default 8% margins): a table
+/// wider than this wraps its cells onto the next row without a word from
+/// `--validate-overflows`.
+pub const TEXT_COLUMNS: usize = 84;
+
 /// The theme override every deck's front matter carries: code blocks left-aligned at the
 /// text's margin, one column of padding. The default centres code in 66 columns at 100, too
 /// narrow for a line of Rust.
@@ -116,7 +121,11 @@ pub fn read_comment(inner: &str) -> Result<Reading, String> {
         Err(error) => {
             // presenterm strips serde_yaml's "at line X" (always line 1 of the comment).
             let error = error.to_string();
-            let error = error.split(" at line").next().unwrap_or_default().to_string();
+            let error = error
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             if comment.contains('\n') {
                 // presenterm skips a multi-line comment it cannot read, silently: a speaker
                 // note with broken YAML would just be gone.
@@ -230,9 +239,11 @@ fn strip_code_spans(line: &str) -> String {
 // Decks
 // ---------------------------------------------------------------------------------------------
 
-/// A line that stands for "some lines left out" inside a snippet.
+/// A line that stands for "some lines left out" inside a snippet: `// ...`, or `// ...`
+/// followed by a word on what was left out (`// ... match action {`).
 pub fn is_elision(line: &str) -> bool {
-    matches!(line.trim(), "// ..." | "# ..." | "...")
+    let line = line.trim();
+    line == "..." || line.starts_with("// ...") || line.starts_with("# ...")
 }
 
 /// Whether `snippet` is an excerpt of `source`: split at elision lines, each part's non-blank
@@ -283,7 +294,10 @@ pub enum Marker {
     /// `// bench: SCENARIO[@CLIENTS] | SERVER[ / SERVER] | FIELD | FIGURE`
     Bench(BenchFigure),
     /// `// figure: FIGURE | where it comes from`: a figure that is not the bench's.
-    Figure { figure: String, origin: String },
+    Figure {
+        figure: String,
+        origin: String,
+    },
     /// `// minutes: N`: how long the deck takes to present.
     Minutes(u32),
     /// `// table: NAME` ... `// end table`: a region written from bench.json.
@@ -379,6 +393,14 @@ pub struct Slide {
     pub code_lines: Vec<String>,
     /// The slide's prose: no code blocks, no comments, no `inline code`, no table region.
     pub prose: String,
+    /// Each Markdown table's width as presenterm draws it: the widest cell of each column,
+    /// plus ` │ ` between columns.
+    pub table_widths: Vec<usize>,
+    /// Each list item's text as presenterm draws it (one line, formatting marks dropped), and
+    /// each line of a block quote.
+    /// `--validate-overflows` refuses an item wider than the slide's text, even though
+    /// presenterm would wrap it.
+    pub list_items: Vec<String>,
 }
 
 impl Slide {
@@ -494,7 +516,111 @@ fn parse_slide(number: usize, text: &str, first_line: usize, problems: &mut Vec<
             slide.prose.push('\n');
         }
     }
+    slide.table_widths = table_widths(text);
+    slide.list_items = list_items(text);
     slide
+}
+
+/// The list items of `text` (outside code blocks and comments), each joined onto one line as
+/// presenterm lays it out: `**`, `` ` `` and `*` marks dropped, a link shown as its text.
+fn list_items(text: &str) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    let mut in_code = false;
+    let mut in_item = false;
+    let mut in_comment = false;
+    for line in text.lines() {
+        if is_fence(line) && !in_comment {
+            in_code = !in_code;
+            in_item = false;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        if in_comment || line.trim_start().starts_with("<!--") {
+            in_comment = !line.contains("-->");
+            continue;
+        }
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let marker = trimmed
+            .strip_prefix("- ")
+            .or_else(|| trimmed.strip_prefix("* "))
+            .or_else(|| {
+                let digits = trimmed.find(|c: char| !c.is_ascii_digit())?;
+                (digits > 0)
+                    .then(|| trimmed[digits..].strip_prefix(". "))
+                    .flatten()
+            });
+        if let Some(quoted) = trimmed.strip_prefix('>') {
+            // A quote's lines are drawn one by one, each checked like a list item.
+            items.push(shown(quoted));
+            in_item = false;
+            continue;
+        }
+        if let Some(item) = marker {
+            items.push(shown(item));
+            in_item = true;
+        } else if in_item && indent >= 2 && !trimmed.is_empty() && !trimmed.starts_with("<!--") {
+            if let Some(last) = items.last_mut() {
+                last.push(' ');
+                last.push_str(&shown(trimmed));
+            }
+        } else {
+            in_item = false;
+        }
+    }
+    items
+}
+
+/// Markdown text as presenterm shows it: no emphasis marks, links as their text.
+fn shown(text: &str) -> String {
+    let mut out = text.trim().replace("**", "").replace(['`', '*'], "");
+    while let (Some(open), Some(mid)) = (out.find('['), out.find("](")) {
+        let Some(close) = out[mid..].find(')').map(|c| mid + c) else {
+            break;
+        };
+        if open > mid {
+            break;
+        }
+        let label = out[open + 1..mid].to_string();
+        out.replace_range(open..=close, &label);
+    }
+    out
+}
+
+/// The drawn width of each Markdown table in `text` (outside code blocks).
+fn table_widths(text: &str) -> Vec<usize> {
+    let mut widths = Vec::new();
+    let mut columns: Vec<usize> = Vec::new();
+    let mut in_code = false;
+    for line in text.lines().chain(std::iter::once("")) {
+        if is_fence(line) {
+            in_code = !in_code;
+        }
+        let row = line.trim();
+        if !in_code && row.starts_with('|') {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').collect();
+            if cells
+                .iter()
+                .all(|c| c.trim().chars().all(|ch| matches!(ch, '-' | ':')))
+            {
+                continue; // the |---|---| line
+            }
+            for (i, cell) in cells.iter().enumerate() {
+                let shown = cell.trim().replace("**", "").replace('`', "");
+                let width = shown.chars().count();
+                match columns.get_mut(i) {
+                    Some(w) => *w = (*w).max(width),
+                    None => columns.push(width),
+                }
+            }
+        } else if !columns.is_empty() {
+            widths.push(columns.iter().sum::<usize>() + 3 * (columns.len() - 1));
+            columns.clear();
+        }
+    }
+    widths
 }
 
 fn snippets(body: &str) -> Vec<Snippet> {
@@ -562,7 +688,8 @@ pub fn figures_in(prose: &str) -> Vec<String> {
         }
         let number: String = chars[start..i].iter().collect();
         let mut j = i;
-        if chars.get(j) == Some(&' ') {
+        let spaced = chars.get(j) == Some(&' ');
+        if spaced {
             j += 1;
         }
         let unit_start = j;
@@ -571,7 +698,8 @@ pub fn figures_in(prose: &str) -> Vec<String> {
         }
         let unit: String = chars[unit_start..j].iter().collect();
         let unit = unit.trim_end_matches('/');
-        if UNITS.contains(&unit) {
+        // "1.34×" is a ratio; "1,000 × 3" is a multiplication.
+        if UNITS.contains(&unit) && !(spaced && unit == "×") {
             found.push(format!("{number} {unit}").replace(" ×", "×"));
         }
     }
@@ -661,9 +789,17 @@ impl Bench {
     /// slide writes, rounded to as many decimals as the slide writes, must be the slide's
     /// number. Returns the figure as the bench has it when they differ.
     pub fn figure(&self, f: &BenchFigure) -> Result<(), String> {
-        let mut value = self.value(&f.scenario, f.clients, &f.server, &f.field)?;
-        let mut family = family(&f.field);
-        if let Some(per) = &f.per {
+        let (mut value, mut family) = if f.scenario == "ratio" {
+            // The bench's own echo ratios (median of its interleaved rounds), not a division
+            // of two medians: `ratio@100 | 06-callbacks / Node | ratio | 1.34×`.
+            (self.ratio(f)?, Family::Ratio)
+        } else {
+            (
+                self.value(&f.scenario, f.clients, &f.server, &f.field)?,
+                family(&f.field),
+            )
+        };
+        if let Some(per) = f.per.as_ref().filter(|_| f.scenario != "ratio") {
             value /= self.value(&f.scenario, f.clients, per, &f.field)?;
             family = Family::Ratio;
         }
@@ -685,10 +821,29 @@ impl Bench {
                 f.figure,
                 f.scenario,
                 f.server,
-                f.per.as_ref().map(|p| format!(" / {p}")).unwrap_or_default(),
+                f.per
+                    .as_ref()
+                    .map(|p| format!(" / {p}"))
+                    .unwrap_or_default(),
                 f.field
             ))
         }
+    }
+
+    /// One of the bench's `ratios`: `server` against `per` (tokio, Node, asyncio).
+    fn ratio(&self, f: &BenchFigure) -> Result<f64, String> {
+        let per = f.per.as_deref().unwrap_or_default();
+        self.json["ratios"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| {
+                r["server"] == f.server.as_str()
+                    && r["vs"] == per
+                    && f.clients.is_none_or(|n| r["clients"].as_u64() == Some(n))
+            })
+            .and_then(|r| r["ratio"].as_f64())
+            .ok_or_else(|| format!("bench.json has no ratio of `{}` against `{per}`", f.server))
     }
 
     /// A row's field formatted for a table cell, or "—".
@@ -794,11 +949,10 @@ pub fn tables(bench: &Bench) -> BTreeMap<&'static str, String> {
         ("07 coroutines", "07-coroutines"),
         ("08 async/await", "08-async-await"),
         ("Node.js", "node"),
-        ("asyncio", "asyncio"),
     ];
     let mut t = String::from(
-        "| server | echo msgs/s, 100 clients | 1,000 look-ups answered | RSS per idle caller \
-         | fresh caller among slow ones |\n|---|---|---|---|---|\n",
+        "| server | echo msgs/s | 1,000 look-ups | idle RSS | fresh among slow |\n\
+         |---|---|---|---|---|\n",
     );
     for (label, server) in servers {
         let slow = bench.cell("slow", None, server, "probe_p50_us");
@@ -817,7 +971,8 @@ pub fn tables(bench: &Bench) -> BTreeMap<&'static str, String> {
     tables.insert("scoreboard", t);
 
     // Step 05's wait cost: one wait call, N idle descriptors watched.
-    let mut t = String::from("| watched descriptors | select | poll | epoll |\n|---|---|---|---|\n");
+    let mut t =
+        String::from("| watched descriptors | select | poll | epoll |\n|---|---|---|---|\n");
     for n in [100u64, 1000, 19000] {
         let mut row = format!("| {} |", group(n as f64));
         for mechanism in ["select", "poll", "epoll"] {
@@ -845,9 +1000,7 @@ pub fn table_regions(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
         let name = text[open + "<!-- // table:".len()..open + close_rel]
             .trim()
             .to_string();
-        let content_start = text[open..]
-            .find('\n')
-            .map_or(text.len(), |n| open + n + 1);
+        let content_start = text[open..].find('\n').map_or(text.len(), |n| open + n + 1);
         let Some(end_rel) = text[content_start..].find("<!-- // end table -->") else {
             break;
         };

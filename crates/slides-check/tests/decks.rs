@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use slides_check::{
-    Bench, CODE_COLUMNS, Deck, Marker, THEME, figures_in, normalise_figure, parse_deck,
-    relative_links, snippet_matches, table_regions, tables, workspace_root,
+    Bench, CODE_COLUMNS, Deck, Marker, TEXT_COLUMNS, THEME, figures_in, normalise_figure,
+    parse_deck, relative_links, snippet_matches, table_regions, tables, workspace_root,
 };
 
 fn decks() -> Vec<PathBuf> {
@@ -69,7 +69,9 @@ fn every_step_has_a_deck_and_its_readme_links_it() {
         let readme = root.join("crates").join(&step).join("README.md");
         let text = fs::read_to_string(&readme).unwrap_or_default();
         if !text.contains(&format!("slides/{deck}")) {
-            problems.push(format!("crates/{step}/README.md does not link slides/{deck}"));
+            problems.push(format!(
+                "crates/{step}/README.md does not link slides/{deck}"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -89,10 +91,12 @@ fn every_step_deck_names_its_exercises() {
         let Some(step) = steps().into_iter().find(|s| s[..3] == exercise[..3]) else {
             continue;
         };
-        let deck = fs::read_to_string(root.join("slides").join(format!("{step}.md")))
-            .unwrap_or_default();
+        let deck =
+            fs::read_to_string(root.join("slides").join(format!("{step}.md"))).unwrap_or_default();
         if !deck.contains(&format!("exercises/{exercise}")) {
-            problems.push(format!("slides/{step}.md does not name exercises/{exercise}"));
+            problems.push(format!(
+                "slides/{step}.md does not name exercises/{exercise}"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -131,7 +135,10 @@ fn every_deck_has_a_title_the_theme_and_notes_on_every_slide() {
             }
             // Notes an instructor can glance at: bullets, not paragraphs.
             for note in notes {
-                if !note.lines().all(|l| l.trim().is_empty() || l.starts_with("- ") || l.starts_with("  ")) {
+                if !note
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.starts_with("- ") || l.starts_with("  "))
+                {
                     problems.push(format!(
                         "{}: slide {}: write the speaker note as `- ` bullets (speaker_note: |)",
                         name(&path),
@@ -155,13 +162,19 @@ fn every_deck_says_how_long_it_takes_and_the_readme_adds_them_up() {
             continue;
         };
         total += minutes;
-        let row = format!("[{}]({}) | {minutes} |", name(&path).trim_end_matches(".md"), name(&path));
+        let row = format!(
+            "[{}]({}) | {minutes} |",
+            name(&path).trim_end_matches(".md"),
+            name(&path)
+        );
         if !readme.contains(&row) {
             problems.push(format!("slides/README.md: no row `| {row}`"));
         }
     }
     if !readme.contains(&format!("**{total} minutes**")) {
-        problems.push(format!("slides/README.md does not give the total, **{total} minutes**"));
+        problems.push(format!(
+            "slides/README.md does not give the total, **{total} minutes**"
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -198,7 +211,7 @@ fn every_snippet_matches_its_source() {
 }
 
 #[test]
-fn no_code_line_wraps_at_100_columns() {
+fn nothing_wraps_or_overflows_at_100_columns() {
     let mut problems = Vec::new();
     for path in decks() {
         for slide in load(&path).slides {
@@ -208,6 +221,26 @@ fn no_code_line_wraps_at_100_columns() {
                     problems.push(format!(
                         "{}: slide {}: a code line of {width} columns wraps (at most \
                          {CODE_COLUMNS}): {line}",
+                        name(&path),
+                        slide.number
+                    ));
+                }
+            }
+            for item in &slide.list_items {
+                let width = item.chars().count();
+                if width > TEXT_COLUMNS {
+                    problems.push(format!(
+                        "{}: slide {}: a list item of {width} columns (at most {TEXT_COLUMNS}; \
+                         presenterm --validate-overflows refuses it): {item}",
+                        name(&path),
+                        slide.number
+                    ));
+                }
+            }
+            for width in &slide.table_widths {
+                if *width > TEXT_COLUMNS {
+                    problems.push(format!(
+                        "{}: slide {}: a table {width} columns wide wraps (at most {TEXT_COLUMNS})",
                         name(&path),
                         slide.number
                     ));
@@ -239,7 +272,9 @@ fn every_figure_is_the_bench_runs_or_says_where_it_comes_from() {
                     _ => continue,
                 };
                 let shown = normalise_figure(figure);
-                if !slide.prose.contains(figure.trim_start_matches('~')) && !figures_in(&slide.prose).contains(&shown) {
+                if !slide.prose.contains(figure.trim_start_matches('~'))
+                    && !figures_in(&slide.prose).contains(&shown)
+                {
                     problems.push(format!(
                         "{}: slide {}: a marker declares `{figure}`, which the slide does not show",
                         name(&path),
