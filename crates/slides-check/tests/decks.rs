@@ -162,6 +162,19 @@ fn every_deck_says_how_long_it_takes_and_the_readme_adds_them_up() {
             continue;
         };
         total += minutes;
+        // The instructor sees it too: the first slide's note says it.
+        let deck = load(&path);
+        let said = format!("this deck takes about {minutes} minutes");
+        if !deck
+            .slides
+            .first()
+            .is_some_and(|s| s.notes().iter().any(|n| n.contains(&said)))
+        {
+            problems.push(format!(
+                "{}: the first slide's note does not say \"{said}\"",
+                name(&path)
+            ));
+        }
         let row = format!(
             "[{}]({}) | {minutes} |",
             name(&path).trim_end_matches(".md"),
