@@ -363,3 +363,80 @@ fn relative_links_and_images_point_at_files_that_exist() {
     }
     assert!(broken.is_empty(), "broken links: {broken:?}");
 }
+
+#[test]
+fn every_live_demo_runs_a_binary_of_the_workspace_and_says_what_to_expect() {
+    // presenterm runs a `+exec` block in the deck's folder, slides/: the binaries that the
+    // one preparation command (`cargo build --release --workspace`) builds are in
+    // ../target/release.
+    let root = workspace_root();
+    let manifests: String = fs::read_dir(root.join("crates"))
+        .expect("crates/ exists")
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("Cargo.toml")).ok())
+        .collect();
+    let is_binary = |name: &str| {
+        manifests.contains(&format!("name = \"{name}\""))
+            || fs::read_dir(root.join("crates")).is_ok_and(|dirs| {
+                dirs.flatten().any(|d| {
+                    let bin = d.path().join("src/bin");
+                    bin.join(format!("{name}.rs")).exists() || bin.join(name).is_dir()
+                })
+            })
+    };
+    let mut problems = Vec::new();
+    let mut demos = 0;
+    for path in decks() {
+        for slide in load(&path).slides {
+            let mut in_exec = false;
+            let mut has_exec = false;
+            for line in slide.text.lines() {
+                let t = line.trim_start();
+                if t.starts_with("```") {
+                    in_exec = t.contains("+exec");
+                    has_exec |= in_exec;
+                    continue;
+                }
+                if !in_exec {
+                    continue;
+                }
+                for (at, _) in line.match_indices("target/release/") {
+                    let binary: String = line[at + "target/release/".len()..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                        .collect();
+                    if !line[..at].ends_with("../") {
+                        problems.push(format!(
+                            "{}: slide {}: `{binary}`: a demo runs in slides/, so call \
+                             ../target/release/{binary}",
+                            name(&path),
+                            slide.number
+                        ));
+                    }
+                    if !is_binary(&binary) {
+                        problems.push(format!(
+                            "{}: slide {}: no binary `{binary}` in the workspace",
+                            name(&path),
+                            slide.number
+                        ));
+                    }
+                }
+            }
+            if has_exec {
+                demos += 1;
+                let notes = slide.notes().join("\n");
+                for word in ["Run:", "Expect:", "If it fails"] {
+                    if !notes.contains(word) {
+                        problems.push(format!(
+                            "{}: slide {}: a live demo whose notes lack `{word}`",
+                            name(&path),
+                            slide.number
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(demos > 0, "no live demos at all");
+}
