@@ -192,10 +192,10 @@ pub fn run_with(
         Err(why) => truncate_message(&format!("{why:#}"), 600),
     };
     // A stub that met its `todo!()` says so, whatever the check saw (a hang-up, a reset).
-    if result.is_err() || server.has_exited() {
-        if let Some(not_started) = server.todo_left() {
-            panic!("{not_started}\n(while checking {name}: {})", why(&result));
-        }
+    if (result.is_err() || server.has_exited())
+        && let Some(not_started) = server.todo_left()
+    {
+        panic!("{not_started}\n(while checking {name}: {})", why(&result));
     }
     if server.has_exited() {
         panic!(
