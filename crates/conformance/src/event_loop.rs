@@ -41,7 +41,7 @@ fn signal_status(server: &Server) {
 /// on a look-up: the loop asks again, the look-up is answered on time, nothing is logged as an
 /// error and the server goes on.
 pub fn signals_do_no_harm(binary: &str) {
-    let mut server = Server::start(binary, &[]).expect("start");
+    let mut server = Server::start(binary, &[]).unwrap_or_else(|err| panic!("{err:#}"));
     let mut talker = Client::connect(server.addr()).expect("connect");
     let mut waiter = Client::connect(server.addr()).expect("connect");
     waiter.send("/lookup 800 during the storm\n").expect("send");
@@ -80,7 +80,7 @@ pub fn signals_do_no_harm(binary: &str) {
 /// connection. The server drops it when a write fails, keeps no trace of it, and serves the
 /// next caller.
 pub fn a_peer_that_vanishes_with_replies_pending_is_dropped(binary: &str) {
-    let mut server = Server::start(binary, &[]).expect("start");
+    let mut server = Server::start(binary, &[]).unwrap_or_else(|err| panic!("{err:#}"));
     let mut hog = Client::connect(server.addr()).expect("connect");
     hog.stream()
         .set_write_timeout(Some(Duration::from_millis(500)))
@@ -109,7 +109,7 @@ pub fn a_peer_that_vanishes_with_replies_pending_is_dropped(binary: &str) {
 /// server's CPU time from `/proc/<pid>/stat`.
 #[cfg(target_os = "linux")]
 pub fn idle_callers_cost_no_cpu(binary: &str, args: &[&str]) {
-    let server = Server::start(binary, args).expect("start");
+    let server = Server::start(binary, args).unwrap_or_else(|err| panic!("{err:#}"));
     let mut callers: Vec<Client> = (0..50)
         .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")))
         .collect();
@@ -123,14 +123,16 @@ pub fn idle_callers_cost_no_cpu(binary: &str, args: &[&str]) {
     let spent = cpu_time(server.pid()) - before;
     assert!(
         spent < Duration::from_millis(100),
-        "the server used {spent:?} of CPU in one second with 50 idle callers: it is spinning"
+        "the server used {spent:?} of CPU in one second with 50 idle callers: it is \
+         spinning\nhint: watch a socket for writable only while replies wait to be sent (an \
+         idle socket is always writable), and wait without a timeout when no timer is pending"
     );
     callers[0].round_trip("awake?").expect("still served");
 }
 
 /// User plus system CPU time of a process so far.
 #[cfg(target_os = "linux")]
-fn cpu_time(pid: u32) -> Duration {
+pub(crate) fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
     // Fields after the command name (which may hold spaces, so split after its ')'):
     // state is field 3 of stat(5), utime 14, stime 15.

@@ -42,7 +42,7 @@ pub fn reaches(wanted: usize, timeout: Duration, probe: impl Fn() -> usize) -> u
 /// threads. A thread per caller (or a pool of threads that sleep through look-ups) shows as
 /// dozens. `hint` ends the message.
 pub fn few_threads_serve_many_callers(binary: &str, args: &[&str], max_threads: usize, hint: &str) {
-    let server = Server::start(binary, args).expect("start");
+    let server = Server::start(binary, args).unwrap_or_else(|err| panic!("{err:#}"));
     let mut callers: Vec<Client> = (0..50)
         .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e:#}")))
         .collect();
