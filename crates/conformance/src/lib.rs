@@ -43,7 +43,7 @@ pub mod startup;
 pub mod stress;
 
 pub use client::{Client, NoReplyInTime, kept_waiting};
-pub use server::Server;
+pub use server::{Server, todo_left_in};
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -172,6 +172,7 @@ pub fn run_with(
     let hint = hint(name);
     let mut server = match Server::start(binary, args) {
         Ok(server) => server,
+        Err(err) if err.to_string().starts_with("not started:") => panic!("{err}"),
         Err(err) => panic!("{name}: could not start the server: {err:#}\nhint: {hint}"),
     };
     let addr = server.addr();
@@ -191,6 +192,9 @@ pub fn run_with(
         Ok(()) => "it passed".to_string(),
         Err(why) => truncate_message(&format!("{why:#}"), 600),
     };
+    if result.is_err() {
+        server.settle();
+    }
     // A stub that met its `todo!()` says so, whatever the check saw (a hang-up, a reset).
     if (result.is_err() || server.has_exited())
         && let Some(not_started) = server.todo_left()

@@ -93,8 +93,14 @@ impl Server {
                     server.addr = addr;
                     return Ok(server);
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < START_TIMEOUT => {}
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Its stdout closed: it is exiting (or closed stdout, and will be waited for).
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+            }
+            if started.elapsed() >= START_TIMEOUT {
+                break;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
                 // Let the drains read what it said last (they end when its pipes close).
@@ -122,6 +128,22 @@ impl Server {
              is still running: does it block before `cli::announce`?); it printed:\n{}",
             server.output_tail(10)
         )
+    }
+
+    /// Give the server's last words a moment to arrive: a check that just failed may have
+    /// been quicker than the server's panic message through its pipe.
+    pub fn settle(&self) {
+        // Until nothing new came for 100 ms, at most half a second.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut seen = self.output().len();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.output().len();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
     }
 
     /// `not started: FILE:LINE still has todo!()` if the server panicked on a `todo!()`
