@@ -147,7 +147,7 @@ pub(crate) fn cpu_beside_a_spinner(pid: u32) -> (Duration, Duration) {
         let mut turns: u64 = 0;
         loop {
             turns = std::hint::black_box(turns.wrapping_add(1));
-            if turns % 4096 == 0
+            if turns.is_multiple_of(4096)
                 && (thread_cpu_time() >= ENOUGH || started.elapsed() > Duration::from_secs(10))
             {
                 return thread_cpu_time();
