@@ -13,8 +13,15 @@
 //!     args: [],
 //!     // Checks this step is *meant* to fail: the test asserts that they fail.
 //!     lessons: [concurrent_clients, overlapping_lookups],
+//!     // Optional: how long a lesson's crowd waits before it counts as kept waiting
+//!     // (the checks' own deadlines, up to 30 s, otherwise).
+//!     lesson_patience: std::time::Duration::from_secs(3),
 //! }
 //! ```
+//!
+//! A failed check's panic ends with a line `hint: ...` from [`hint`], which the homework
+//! grader shows; a server that panicked on a `todo!()` is reported as `not started:
+//! FILE:LINE still has todo!()`.
 //!
 //! Each test starts its own server on port 0 (so tests run in parallel and never fight over a
 //! port), runs one check with its own deadlines, and kills the server afterwards. To run a step
@@ -29,12 +36,14 @@ pub mod checks;
 mod client;
 pub mod event_loop;
 pub mod pitfall;
+#[cfg(target_os = "linux")]
+pub mod process;
 mod server;
 pub mod startup;
 pub mod stress;
 
 pub use client::{Client, NoReplyInTime, kept_waiting};
-pub use server::Server;
+pub use server::{Server, todo_left_in};
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -65,6 +74,80 @@ pub const ALL_CHECKS: &[&str] = &[
     "slow_client",
 ];
 
+/// What to tell a student whose server failed a check: the usual cause, in one line. The
+/// harness appends it to the failure as `hint: ...`, where the grader (`cargo run --bin
+/// grade`) finds it, so the hint shown is always the one of the check that failed.
+pub fn hint(check: &str) -> &'static str {
+    match check {
+        "echo" => {
+            "read until a whole line has arrived, then write it back with its `\\n` (let \
+             protocol::Conversation or your decoder do the framing)"
+        }
+        "several_lines_in_one_write" => {
+            "one read may bring several lines: after feeding the bytes, take lines until \
+             there are none left"
+        }
+        "line_split_over_many_writes" => {
+            "one read may bring part of a line: keep the bytes until its `\\n` arrives, and \
+             answer nothing before"
+        }
+        "crlf" => "a `\\r` just before the `\\n` belongs to the line ending, not to the line",
+        "lookup_reply_and_order" => {
+            "answer `/lookup` after its delay, and take the caller's next line only after the \
+             answer (the conversation's order)"
+        }
+        "quit" => "`/quit`: write `bye`, then close this caller's connection",
+        "unknown_command" => {
+            "an unknown `/command` gets one `error:` line and the caller stays connected"
+        }
+        "overlong_line" => {
+            "past MAX_LINE bytes without a `\\n`, send the error line and hang up at once: \
+             never wait for the end of an endless line"
+        }
+        "invalid_utf8" => "a line that is not UTF-8 gets an error line; the caller stays",
+        "reset_mid_line" => {
+            "an I/O error (a reset) ends that one caller: no `?` or `unwrap` that ends the \
+             server or its loop"
+        }
+        "sequential_clients" => {
+            "every caller that hangs up must be closed and forgotten (its socket, its entry, \
+             its registration), or the server runs out after a few hundred"
+        }
+        "concurrent_clients" => {
+            "a hundred callers hold their lines at once: nobody may wait for another caller \
+             to hang up (a blocking read, a lock held while talking, too few threads)"
+        }
+        "overlapping_lookups" | "thousand_concurrent_lookups" => {
+            "a look-up must not hold up the others: wait with a timer or an async sleep, \
+             never `std::thread::sleep` on a thread that serves other callers"
+        }
+        "never_reading_client" => {
+            "stop reading from a caller whose replies pile up (back-pressure: \
+             Caller::wants_read), and never block writing to one caller"
+        }
+        "slow_client" => {
+            "a caller that types one byte a second must not hold anyone else up: never wait \
+             for one caller's whole line"
+        }
+        _ => "read the check's message above; the exercise's README has hints",
+    }
+}
+
+/// What a timeout usually means, for a check that is not a lesson.
+pub const KEPT_WAITING_CAUSES: &str = "callers were kept waiting; the usual causes: a \
+    blocking call on the thread that serves everyone (a socket left blocking in an event loop, \
+    `std::thread::sleep`), a lock held while talking to a caller, or a thread per caller \
+    where threads run out";
+
+/// `text` cut to at most `max` characters (on a character boundary), saying how much was
+/// cut: a failure message must stay readable when a reply was 8 KiB of `x`.
+pub fn truncate_message(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}... ({} more bytes)", &text[..cut], text.len() - cut),
+    }
+}
+
 /// Start `binary` with `args`, run one check against it, and assert the outcome: success, or
 /// failure when the check is one of the step's `lessons`. Used by [`suite!`].
 ///
@@ -72,13 +155,32 @@ pub const ALL_CHECKS: &[&str] = &[
 /// timeout, see [`kept_waiting`]) by a server that is still running afterwards. Any other
 /// failure (a crash, a hang-up, a wrong reply) is a bug, lesson or not.
 pub fn run(binary: &str, args: &[&str], lessons: &[&str], name: &str, check: Check) {
+    run_with(binary, args, lessons, None, name, check)
+}
+
+/// [`run`], with the crowd checks' patience capped at `lesson_patience` when `name` is a
+/// lesson (the `suite!` key of that name): a pool of ten that must keep a thousand look-ups
+/// waiting is caught as surely after a few seconds as after thirty.
+pub fn run_with(
+    binary: &str,
+    args: &[&str],
+    lessons: &[&str],
+    lesson_patience: Option<Duration>,
+    name: &str,
+    check: Check,
+) {
+    let hint = hint(name);
     let mut server = match Server::start(binary, args) {
         Ok(server) => server,
-        Err(err) => panic!("could not start {binary}: {err:#}"),
+        Err(err) if err.to_string().starts_with("not started:") => panic!("{err}"),
+        Err(err) => panic!("{name}: could not start the server: {err:#}\nhint: {hint}"),
     };
     let addr = server.addr();
+    let expected_to_fail = lessons.contains(&name);
+    let patience = lesson_patience.filter(|_| expected_to_fail);
     let (done, outcome) = mpsc::channel();
     std::thread::spawn(move || {
+        checks::set_lesson_patience(patience);
         let _ = done.send(check(addr));
     });
     let result = outcome.recv_timeout(CHECK_TIMEOUT).unwrap_or_else(|_| {
@@ -86,38 +188,55 @@ pub fn run(binary: &str, args: &[&str], lessons: &[&str], name: &str, check: Che
             "the check itself hung for {CHECK_TIMEOUT:?}"
         ))
     });
-    let expected_to_fail = lessons.contains(&name);
+    let why = |result: &anyhow::Result<()>| match result {
+        Ok(()) => "it passed".to_string(),
+        Err(why) => truncate_message(&format!("{why:#}"), 600),
+    };
+    if result.is_err() {
+        server.settle();
+    }
+    // A stub that met its `todo!()` says so, whatever the check saw (a hang-up, a reset).
+    if (result.is_err() || server.has_exited())
+        && let Some(not_started) = server.todo_left()
+    {
+        panic!("{not_started}\n(while checking {name}: {})", why(&result));
+    }
     if server.has_exited() {
         panic!(
-            "{name}: the server is no longer running after the check ({}); a failed caller \
-             must be dropped, not take the server down\n\
-             --- server output (last lines) ---\n{}",
-            match &result {
-                Ok(()) => "which passed".to_string(),
-                Err(why) => format!("which failed: {why:#}"),
-            },
-            server.output_tail(30)
+            "{name}: the server died during the check ({}); a failed caller must be dropped, \
+             not take the server down. Its last line: {}\nhint: {hint}",
+            why(&result),
+            server.last_words()
         );
     }
     match (result, expected_to_fail) {
         (Ok(()), false) => {}
-        (Err(why), true) if kept_waiting(&why) => {
-            println!("{name}: failed as this step's lesson says it must: {why:#}");
+        (Err(failure), true) if kept_waiting(&failure) => {
+            println!("{name}: failed as this step's lesson says it must: {failure:#}");
         }
-        (Err(why), true) => panic!(
+        (Err(failure), true) => panic!(
             "{name} failed, but not the way this step's lesson says: its callers should be \
-             kept waiting (a timeout), instead: {why:#}\n\
-             --- server output (last lines) ---\n{}",
-            server.output_tail(30)
+             kept waiting (a timeout), instead: {}\n\
+             --- server output (last lines) ---\n{}\nhint: {hint}",
+            why(&Err(failure)),
+            server.output_tail(10)
         ),
         (Ok(()), true) => panic!(
             "{name} passed, but this step is meant to fail it (it is listed under `lessons`). \
              Did the step stop teaching its lesson?"
         ),
-        (Err(why), false) => panic!(
-            "{name} failed: {why:#}\n--- server output (last lines) ---\n{}",
-            server.output_tail(30)
-        ),
+        (Err(failure), false) => {
+            let waited = if kept_waiting(&failure) {
+                format!("\n{KEPT_WAITING_CAUSES}")
+            } else {
+                String::new()
+            };
+            panic!(
+                "{name} failed: {}{waited}\n--- server output (last lines) ---\n{}\nhint: {hint}",
+                why(&Err(failure)),
+                server.output_tail(10)
+            )
+        }
     }
 }
 
@@ -127,11 +246,15 @@ macro_rules! suite {
     (
         binary: $binary:expr,
         args: [$($arg:expr),* $(,)?],
-        lessons: [$($lesson:ident),* $(,)?] $(,)?
+        lessons: [$($lesson:ident),* $(,)?]
+        $(, lesson_patience: $patience:expr)? $(,)?
     ) => {
         const BINARY: &str = $binary;
         const ARGS: &[&str] = &[$($arg),*];
         const LESSONS: &[&str] = &[$(stringify!($lesson)),*];
+        /// How long a lesson's crowd of callers waits before it counts as kept waiting.
+        const LESSON_PATIENCE: ::core::option::Option<::std::time::Duration> =
+            $crate::suite!(@patience $($patience)?);
         // A misspelt lesson name is a compile error, not a silently passing test.
         const _: &[$crate::Check] = &[$($crate::checks::$lesson),*];
 
@@ -173,11 +296,20 @@ macro_rules! suite {
             $crate::startup::help_mentions(BINARY, &[]);
         }
     };
+    (@patience) => { ::core::option::Option::None };
+    (@patience $patience:expr) => { ::core::option::Option::Some($patience) };
     (@tests $($check:ident),*) => {
         $(
             #[test]
             fn $check() {
-                $crate::run(BINARY, ARGS, LESSONS, stringify!($check), $crate::checks::$check);
+                $crate::run_with(
+                    BINARY,
+                    ARGS,
+                    LESSONS,
+                    LESSON_PATIENCE,
+                    stringify!($check),
+                    $crate::checks::$check,
+                );
             }
         )*
     };

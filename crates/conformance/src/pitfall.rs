@@ -37,7 +37,7 @@ pub fn echo_during_a_lookup(server: &Server) -> Result<Duration, Duration> {
 
 /// With these options the step stalls: a second caller waits for the first one's look-up.
 pub fn assert_stalls(binary: &str, args: &[&str]) {
-    let server = Server::start(binary, args).expect("start");
+    let server = Server::start(binary, args).unwrap_or_else(|err| panic!("{err:#}"));
     let result = echo_during_a_lookup(&server);
     assert!(
         result.is_err(),
@@ -48,7 +48,7 @@ pub fn assert_stalls(binary: &str, args: &[&str]) {
 
 /// With these options the step does not stall: the echo comes back well within a second.
 pub fn assert_overlaps(binary: &str, args: &[&str]) {
-    let server = Server::start(binary, args).expect("start");
+    let server = Server::start(binary, args).unwrap_or_else(|err| panic!("{err:#}"));
     let took = echo_during_a_lookup(&server)
         .unwrap_or_else(|t| panic!("with {args:?} the echo waited {t:?} for the look-up"));
     assert!(
@@ -60,12 +60,13 @@ pub fn assert_overlaps(binary: &str, args: &[&str]) {
 /// `--blocking-lookup` is announced with a warning naming `std::thread::sleep`; without it,
 /// there is no warning.
 pub fn assert_warns_of_blocking(binary: &str) {
-    let server = Server::start(binary, &["--blocking-lookup"]).expect("start");
+    let server =
+        Server::start(binary, &["--blocking-lookup"]).unwrap_or_else(|err| panic!("{err:#}"));
     let line = server
         .wait_for_output("WARNING", Duration::from_secs(5))
         .expect("a warning line");
     assert!(line.contains("std::thread::sleep"), "{line}");
-    let quiet = Server::start(binary, &[]).expect("start");
+    let quiet = Server::start(binary, &[]).unwrap_or_else(|err| panic!("{err:#}"));
     std::thread::sleep(Duration::from_millis(200));
     assert!(
         !quiet.output().iter().any(|l| l.contains("WARNING")),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -17,6 +17,8 @@ pub struct Server {
     child: Child,
     addr: SocketAddr,
     output: Arc<Mutex<Vec<String>>>,
+    /// The last line the server wrote to stderr, where a panic or an error ends up.
+    last_error_line: Arc<Mutex<Option<String>>>,
 }
 
 impl Server {
@@ -61,28 +63,106 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot run {binary}"))?;
+        let started = Instant::now();
         let output = Arc::new(Mutex::new(Vec::new()));
+        let last_error_line = Arc::new(Mutex::new(None));
         let (found, listening) = mpsc::channel();
+        let mut drains = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            drain(stdout, output.clone(), Some(found));
+            drains.push(drain(stdout, output.clone(), Some(found), None));
         }
         if let Some(stderr) = child.stderr.take() {
-            drain(stderr, output.clone(), None);
+            drains.push(drain(
+                stderr,
+                output.clone(),
+                None,
+                Some(last_error_line.clone()),
+            ));
         }
         let mut server = Server {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             output,
+            last_error_line,
         };
-        match listening.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => server.addr = addr,
-            Err(_) => bail!(
-                "{binary} did not print a `listening on ADDR` line within {START_TIMEOUT:?}; \
-                 it printed:\n{}",
-                server.output_tail(20)
-            ),
+        // Wait for the announcement, but look at the child every few milliseconds: a stub
+        // that hits `todo!()` dies at once, and saying so after 30 s helps nobody.
+        loop {
+            match listening.recv_timeout(Duration::from_millis(20)) {
+                Ok(addr) => {
+                    server.addr = addr;
+                    return Ok(server);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Its stdout closed: it is exiting (or closed stdout, and will be waited for).
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+            }
+            if started.elapsed() >= START_TIMEOUT {
+                break;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                // Let the drains read what it said last (they end when its pipes close).
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while drains.iter().any(|d| !d.is_finished()) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if let Ok(addr) = listening.try_recv() {
+                    server.addr = addr;
+                    return Ok(server);
+                }
+                if let Some(not_started) = server.todo_left() {
+                    bail!("{not_started}");
+                }
+                bail!(
+                    "{binary} exited ({status}) after {:.2?}, before it said where it listens; \
+                     its last line: {}",
+                    started.elapsed(),
+                    server.last_words()
+                );
+            }
         }
-        Ok(server)
+        bail!(
+            "{binary} did not print a `listening on ADDR` line within {START_TIMEOUT:?} (it \
+             is still running: does it block before `cli::announce`?); it printed:\n{}",
+            server.output_tail(10)
+        )
+    }
+
+    /// Give the server's last words a moment to arrive: a check that just failed may have
+    /// been quicker than the server's panic message through its pipe.
+    pub fn settle(&self) {
+        // Until nothing new came for 100 ms, at most half a second.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut seen = self.output().len();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.output().len();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
+    /// `not started: FILE:LINE still has todo!()` if the server panicked on a `todo!()`
+    /// (Rust prints `panicked at FILE:LINE:COL:` and then `not yet implemented`).
+    pub fn todo_left(&self) -> Option<String> {
+        todo_left_in(&self.output())
+    }
+
+    /// The last line on stderr (truncated), or a note that there was none.
+    pub fn last_words(&self) -> String {
+        match self
+            .last_error_line
+            .lock()
+            .ok()
+            .and_then(|line| line.clone())
+        {
+            Some(line) => crate::truncate_message(&line, 300),
+            None => "(nothing on stderr)".to_string(),
+        }
     }
 
     /// Where the server listens.
@@ -103,10 +183,15 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The last `n` lines of output, joined, for failure messages.
+    /// The last `n` lines of output, joined, for failure messages; each line is cut at 300
+    /// characters, so a server that echoes a flood does not flood the message.
     pub fn output_tail(&self, n: usize) -> String {
         let lines = self.output();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|line| crate::truncate_message(line, 300))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Wait until some output line contains `needle`, up to `timeout`.
@@ -144,10 +229,18 @@ fn drain(
     pipe: impl Read + Send + 'static,
     output: Arc<Mutex<Vec<String>>>,
     found: Option<mpsc::Sender<SocketAddr>>,
-) {
+    last: Option<Arc<Mutex<Option<String>>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
+            if let Some(last) = &last
+                && !line.trim().is_empty()
+                && !line.starts_with("note: run with `RUST_BACKTRACE")
+                && let Ok(mut last) = last.lock()
+            {
+                *last = Some(line.clone());
+            }
             if let Some(found) = &found
                 && let Some(addr) = listening_addr(&line)
             {
@@ -161,7 +254,31 @@ fn drain(
                 lines.push(line);
             }
         }
-    });
+    })
+}
+
+/// See [`Server::todo_left`]: find a `todo!()` panic in a process's output lines.
+pub fn todo_left_in(lines: &[String]) -> Option<String> {
+    let at = lines
+        .iter()
+        .position(|line| line.contains("not yet implemented"))?;
+    // The location is on the line before the message (`thread 'main' panicked at
+    // src/main.rs:49:5:`), or on the same line in older formats.
+    let place = lines[..=at]
+        .iter()
+        .rev()
+        .take(2)
+        .find_map(|line| line.split("panicked at ").nth(1))?;
+    let place = place.trim_end_matches(':');
+    // FILE:LINE:COL (maybe followed by more text in older formats) -> FILE:LINE
+    let place = place.split([' ', ',']).next().unwrap_or(place);
+    let mut parts: Vec<&str> = place.rsplitn(3, ':').collect();
+    parts.reverse();
+    let place = match parts.as_slice() {
+        [file, line, _column] => format!("{file}:{line}"),
+        _ => place.to_string(),
+    };
+    Some(format!("not started: {place} still has todo!()"))
 }
 
 /// Find `ADDR` in a line like `05-epoll: listening on 127.0.0.1:40123`.
@@ -176,7 +293,23 @@ pub(crate) fn listening_addr(line: &str) -> Option<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::listening_addr;
+    use super::{listening_addr, todo_left_in};
+
+    #[test]
+    fn a_todo_panic_says_where_the_work_is() {
+        let output: Vec<String> = [
+            "ex05: listening on 127.0.0.1:4000",
+            "thread 'main' panicked at exercises/05-event-loop/src/main.rs:49:5:",
+            "not yet implemented: the event loop",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            todo_left_in(&output).as_deref(),
+            Some("not started: exercises/05-event-loop/src/main.rs:49 still has todo!()")
+        );
+        assert_eq!(todo_left_in(&output[..2]), None);
+    }
 
     #[test]
     fn finds_the_address_in_the_announcement() {

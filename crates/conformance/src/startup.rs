@@ -110,7 +110,7 @@ pub fn busy_port_gives_one_clear_line(binary: &str, args: &[&str]) {
 
 /// The step says, as it starts, how many descriptors (so how many callers) it may use.
 pub fn reports_descriptor_limit(binary: &str) {
-    let server = Server::start(binary, &[]).expect("start");
+    let server = Server::start(binary, &[]).unwrap_or_else(|err| panic!("{err:#}"));
     server
         .wait_for_output("file descriptors:", Duration::from_secs(5))
         .expect("a line giving the descriptor limit");

@@ -19,17 +19,23 @@ pub fn idle_callers_are_all_answered(binary: &str, args: &[&str], count: usize) 
     } else {
         count
     };
-    let server = Server::start(binary, args).expect("start");
+    const HINT: &str = "hint: an idle caller should cost a socket and a little state, not \
+        a thread or a busy turn of the loop; look for a limit (threads, a pool, a fixed-size \
+        table) or a blocking call that waits for one caller";
+    let server = Server::start(binary, args).unwrap_or_else(|err| panic!("{err:#}"));
     let mut callers = Vec::with_capacity(count);
     for i in 0..count {
-        let caller =
-            Client::connect(server.addr()).unwrap_or_else(|err| panic!("caller {i}: {err:#}"));
+        let caller = Client::connect(server.addr()).unwrap_or_else(|err| {
+            panic!("{count} idle callers: caller {i} could not connect: {err:#}\n{HINT}")
+        });
         callers.push(caller);
     }
     for (i, caller) in callers.iter_mut().enumerate() {
         caller
             .round_trip(&format!("caller {i} is still here"))
-            .unwrap_or_else(|err| panic!("caller {i}: {err:#}"));
+            .unwrap_or_else(|err| {
+                panic!("{count} idle callers connected, then caller {i} was not answered: {err:#}\n{HINT}")
+            });
     }
 }
 
@@ -43,7 +49,29 @@ pub const SMALL_FD_LIMIT: u64 = 64;
 /// on its output.
 #[cfg(unix)]
 pub fn full_descriptor_table_is_survived(binary: &str, args: &[&str], says: &str) -> Server {
-    let mut server = Server::start_with_fd_limit(binary, args, SMALL_FD_LIMIT).expect("start");
+    full_table(binary, args, says, false)
+}
+
+/// [`full_descriptor_table_is_survived`], and while the table is full the server sleeps: an
+/// event loop that retries a failing `accept` at once (EMFILE is "transient", but it fails
+/// the same way until someone hangs up) burns a whole core, and may never serve anyone
+/// again. Linux reads the CPU time from `/proc`; elsewhere only the rest is checked.
+#[cfg(unix)]
+pub fn full_descriptor_table_is_survived_without_spinning(
+    binary: &str,
+    args: &[&str],
+    says: &str,
+) -> Server {
+    full_table(binary, args, says, true)
+}
+
+#[cfg(unix)]
+fn full_table(binary: &str, args: &[&str], says: &str, measure_cpu: bool) -> Server {
+    const HINT: &str = "hint: on EMFILE (protocol::cli::is_out_of_descriptors) say so once, \
+        stop watching the listener for ~100 ms (a timer), then watch it again; callers who \
+        could not be accepted wait in the kernel's queue meanwhile";
+    let mut server = Server::start_with_fd_limit(binary, args, SMALL_FD_LIMIT)
+        .unwrap_or_else(|err| panic!("{err:#}"));
     let total = SMALL_FD_LIMIT as usize + 20;
     let mut callers: Vec<Client> = (0..total)
         .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e:#}")))
@@ -52,21 +80,47 @@ pub fn full_descriptor_table_is_survived(binary: &str, args: &[&str], says: &str
         .wait_for_output(says, Duration::from_secs(5))
         .unwrap_or_else(|_| {
             panic!(
-                "the server never said {says:?}:\n{}",
+                "with its descriptor table full the server never said {says:?}; it printed:\n\
+                 {}\n{HINT}",
                 server.output_tail(10)
             )
         });
+    #[cfg(target_os = "linux")]
+    if measure_cpu {
+        // Against a spinning thread of ours, as in `idle_callers_cost_no_cpu`.
+        let (spent, yardstick) = crate::event_loop::cpu_beside_a_spinner(server.pid());
+        assert!(
+            spent < yardstick / 3,
+            "with its descriptor table full the server used {} ms of CPU while a thread \
+             spinning beside it got {} ms: it retries accept at once instead of pausing\n{HINT}",
+            spent.as_millis(),
+            yardstick.as_millis()
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = measure_cpu;
     callers[0]
         .round_trip("the first caller")
-        .expect("callers already picked up are still served");
+        .unwrap_or_else(|e| {
+            panic!("with the table full, a caller already picked up was not served: {e:#}\n{HINT}")
+        });
     // Half hang up: now there is room for the late ones, who said nothing yet.
     callers.drain(..total / 2);
     for (i, caller) in callers.iter_mut().enumerate().rev() {
         caller
             .round_trip(&format!("late caller {i}"))
-            .unwrap_or_else(|e| panic!("late caller {i} was never served: {e:#}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "a caller that rang while the table was full was never served after others \
+                     hung up: {e:#}\n{HINT}"
+                )
+            });
     }
-    assert!(!server.has_exited(), "the server exited");
+    assert!(
+        !server.has_exited(),
+        "the server exited: {}",
+        server.last_words()
+    );
     server
 }
 
@@ -82,7 +136,7 @@ pub fn callers_past_the_ceiling_are_turned_away(binary: &str, args: &[&str], cei
         .copied()
         .chain(["--max-callers", &max])
         .collect();
-    let mut server = Server::start(binary, &args).expect("start");
+    let mut server = Server::start(binary, &args).unwrap_or_else(|err| panic!("{err:#}"));
     server
         .wait_for_output(
             &format!("callers: at most {ceiling} at once"),

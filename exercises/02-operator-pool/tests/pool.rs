@@ -82,3 +82,24 @@ fn a_caller_beyond_the_pool_waits_until_an_operator_is_free() {
             .expect("both operators are back at work");
     }
 }
+
+/// Operators waiting for a call sleep in the kernel: fifty idle callers on fifty operators
+/// cost no CPU (Linux only: CPU time is read from `/proc`).
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_operators_cost_no_cpu() {
+    conformance::event_loop::idle_callers_cost_no_cpu(SERVER, &["--pool", "60"]);
+}
+
+/// Out of descriptors, the accept loop says so, waits a moment, and goes on; callers who
+/// rang meanwhile are picked up once others hang up. A pool of a hundred, so that every
+/// caller of the check can have an operator.
+#[cfg(unix)]
+#[test]
+fn a_full_descriptor_table_is_survived() {
+    conformance::stress::full_descriptor_table_is_survived(
+        SERVER,
+        &["--pool", "100"],
+        "could not pick up a call",
+    );
+}

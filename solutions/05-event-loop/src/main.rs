@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
@@ -20,8 +20,13 @@ use protocol::{Caller, READ_CHUNK, TimerQueue};
 
 const NAME: &str = "sol05-event-loop";
 
-/// The listener's key. Callers are numbered from 0 and never reach it.
+/// The listener's key. Callers are numbered from 0 and never reach it. In the timer queue
+/// the same key means "start accepting again" after a full descriptor table.
 const LISTENER: usize = usize::MAX - 1;
+
+/// How long to stop accepting when the descriptor table is full: every accept would fail
+/// the same way until a caller hangs up, and retrying at once would spin.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Solution to homework 05: an epoll/kqueue echo server.
 #[derive(Parser)]
@@ -60,6 +65,8 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
     let mut timers: TimerQueue<usize> = TimerQueue::new();
     let mut scratch = vec![0; READ_CHUNK];
     let mut events = Events::new();
+    // We said we are out of descriptors, and have not emptied the queue since.
+    let mut told_out_of_descriptors = false;
 
     loop {
         events.clear();
@@ -71,7 +78,10 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
         // Who to serve this turn, and whether their socket said it is readable.
         let mut ready: Vec<(usize, bool)> = Vec::new();
         while let Some(key) = timers.pop_due(now) {
-            if lines
+            if key == LISTENER {
+                // The pause after a full table is over: watch for callers again.
+                poller.modify(&listener, Event::readable(LISTENER))?;
+            } else if lines
                 .get_mut(&key)
                 .is_some_and(|line| line.caller.wake(now))
             {
@@ -80,9 +90,25 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
         }
         for event in events.iter() {
             if event.key == LISTENER {
-                accept_everyone(&listener, &poller, &mut lines, &mut next_key, &log);
-                // One-shot: arm the listener again for the next caller.
-                poller.modify(&listener, Event::readable(LISTENER))?;
+                match accept_everyone(&listener, &poller, &mut lines, &mut next_key, &log) {
+                    Accepted::All => {
+                        told_out_of_descriptors = false;
+                        // One-shot: arm the listener again for the next caller.
+                        poller.modify(&listener, Event::readable(LISTENER))?;
+                    }
+                    Accepted::OutOfDescriptors(err) => {
+                        // Once per episode, not once per pause.
+                        if !std::mem::replace(&mut told_out_of_descriptors, true) {
+                            eprintln!(
+                                "{NAME}: out of descriptors ({err}) with {} callers; pausing \
+                                 new calls for {ACCEPT_PAUSE:?} at a time",
+                                lines.len()
+                            );
+                        }
+                        // Leave the listener disarmed for a moment; the timer arms it again.
+                        timers.schedule(now + ACCEPT_PAUSE, LISTENER);
+                    }
+                }
             } else {
                 ready.push((event.key, event.readable));
             }
@@ -126,6 +152,14 @@ fn serve(line: &mut Line, readable: bool, scratch: &mut [u8], now: Instant) -> i
     line.caller.write_to(&mut line.stream, now)
 }
 
+/// How [`accept_everyone`] stopped.
+enum Accepted {
+    /// The kernel's queue is empty.
+    All,
+    /// The descriptor table is full: callers still wait in the queue.
+    OutOfDescriptors(io::Error),
+}
+
 /// Accept until the kernel's queue is empty. A failed accept never ends the server.
 fn accept_everyone(
     listener: &TcpListener,
@@ -133,16 +167,18 @@ fn accept_everyone(
     lines: &mut HashMap<usize, Line>,
     next_key: &mut usize,
     log: &Log,
-) {
+) -> Accepted {
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-            Err(err) if cli::accept_error_is_transient(&err) => continue,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Accepted::All,
+            // Every accept fails like this until someone hangs up: pause, do not spin.
+            Err(err) if cli::is_out_of_descriptors(&err) => return Accepted::OutOfDescriptors(err),
+            // This caller was lost (it hung up first, say): on to the next one.
+            Err(err) if cli::lost_one_call(&err) => continue,
             Err(err) => {
-                // Out of descriptors, say: the listener stays armed and we try next turn.
                 eprintln!("{NAME}: accept failed: {err}");
-                return;
+                return Accepted::All;
             }
         };
         let key = *next_key;

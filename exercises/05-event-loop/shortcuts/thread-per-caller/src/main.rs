@@ -1,0 +1,78 @@
+//! # Shortcut (must FAIL): a thread per caller, blocking sockets
+//!
+//! Step 02 dressed up as step 05: no poller, no readiness, one blocking thread per caller
+//! that sleeps through its look-ups. It passes every protocol check (threads are cheap at a
+//! hundred callers), but it is not an event loop: fifty callers cost fifty threads. Caught by
+//! `tests/event_loop.rs::one_thread_serves_every_caller` (threads counted in `/proc`, Linux).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use protocol::cli::{self, ListenArgs, Log};
+use protocol::{Action, Conversation, READ_CHUNK};
+
+const NAME: &str = "ex05-event-loop";
+
+/// Homework 05: an epoll/kqueue echo server you write yourself.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options: Options = protocol::cli::parse_options();
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = cli::listen(options.listen.socket_addr(7105))?;
+        cli::announce(NAME, listener.local_addr()?);
+        serve_forever(listener, options.listen.log())
+    })
+}
+
+/// The shortcut: a thread for every caller.
+fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                thread::spawn(move || {
+                    if let Err(err) = answer_call(stream) {
+                        log.event(format_args!("dropped ({err})"));
+                    }
+                });
+            }
+            Err(err) if cli::accept_error_is_transient(&err) => {
+                eprintln!("{NAME}: out of descriptors? {err}");
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+fn answer_call(mut stream: TcpStream) -> io::Result<()> {
+    let mut call = Conversation::new();
+    let mut heard = vec![0u8; READ_CHUNK];
+    loop {
+        let n = stream.read(&mut heard)?;
+        if n == 0 {
+            return Ok(());
+        }
+        call.feed(&heard[..n]);
+        while let Some(action) = call.next_action() {
+            match action {
+                Action::Reply(text) => stream.write_all(text.as_bytes())?,
+                Action::LookUp { delay, answer } => {
+                    thread::sleep(delay);
+                    stream.write_all(answer.as_bytes())?;
+                }
+                Action::HangUp(text) => return stream.write_all(text.as_bytes()),
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+../../../exercises/01-line-decoder/tests/memory.rs

@@ -1,0 +1,1 @@
+../../../exercises/02-operator-pool/tests/idea.rs
