@@ -355,12 +355,17 @@ fn the_binary_names_a_refused_spawn_under_a_small_address_space() {
     let output = run(command);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // A panic's own two lines (where, and why) say more than the `note:` that ends stderr.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let why = match lines.iter().position(|line| line.contains("panicked at")) {
+        Some(at) => lines[at..lines.len().min(at + 2)].join("\n"),
+        None => lines.last().unwrap_or(&"(no stderr)").to_string(),
+    };
     assert!(
         output.status.success(),
-        "the probe failed ({}) under a 2 GiB address space\n{}\nhint: a refused spawn is an \
+        "the probe failed ({}) under a 2 GiB address space\n{why}\nhint: a refused spawn is an \
          answer, not an error: stop growing, report it, and join what you started",
         output.status,
-        stderr.lines().last().unwrap_or("(no stderr)")
     );
     let stopped = stdout
         .lines()

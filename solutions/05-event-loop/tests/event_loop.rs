@@ -1,0 +1,1 @@
+../../../exercises/05-event-loop/tests/event_loop.rs
