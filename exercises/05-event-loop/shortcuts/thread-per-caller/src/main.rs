@@ -1,11 +1,7 @@
 //! # Homework 05: a thread per caller (a SHORTCUT that must fail; see its README)
 //!
-//! No reactor, no callbacks: a blocking accept, and a thread per caller with a blocking
-//! socket, as in step 02's `--unbounded` mode. The conversation stays one straight loop.
-
-// reactor.rs is left as the stub gave it.
-#![allow(dead_code)]
-
+//! No event loop: a blocking accept, and a thread per caller with a blocking socket, as in
+//! step 02's `--unbounded` mode. The conversation stays one straight loop.
 
 
 use std::io::{self, Read, Write};
