@@ -1,0 +1,1 @@
+../../../exercises/08-async-handler/tests/one_thread.rs
