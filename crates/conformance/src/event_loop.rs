@@ -173,6 +173,68 @@ fn thread_cpu_time() -> Duration {
     )
 }
 
+/// Ten callers sit idle while an eleventh waits on a five-second look-up: for a second, the
+/// server has nothing to do until that timer is due, and should sleep until then, in one
+/// wait. Two ways to skip that are caught here, which `idle_callers_cost_no_cpu` (no timer
+/// pending) misses: polling (a zero timeout, or re-arming an always-writable socket) while a
+/// timer is pending, which burns CPU; and napping (waking every few milliseconds to look
+/// around), which costs little CPU but shows as hundreds of wake-ups a second. A sleeping
+/// loop does not wake up at all (wake-ups counted as voluntary context switches, summed over
+/// the server's threads; the line is drawn at 20, far from zero). Linux only: it reads
+/// `/proc/<pid>/stat` and `/proc/<pid>/task/*/status`.
+#[cfg(target_os = "linux")]
+pub fn a_pending_timer_costs_no_cpu_and_no_wakeups(binary: &str, args: &[&str]) {
+    let server = Server::start(binary, args).expect("start");
+    let mut callers: Vec<Client> = (0..10)
+        .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")))
+        .collect();
+    for (i, caller) in callers.iter_mut().enumerate() {
+        caller
+            .round_trip(&format!("caller {i} says hello, then nothing"))
+            .expect("echo");
+    }
+    let mut waiter = Client::connect(server.addr()).expect("connect");
+    waiter.send("/lookup 5000 much later\n").expect("send");
+    // Let the look-up reach the server and become a timer.
+    std::thread::sleep(Duration::from_millis(200));
+    let (cpu_before, wakeups_before) = (cpu_time(server.pid()), wakeups(server.pid()));
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_time(server.pid()) - cpu_before;
+    let woke = wakeups(server.pid()).saturating_sub(wakeups_before);
+    assert!(
+        spent < Duration::from_millis(100),
+        "the server used {spent:?} of CPU in one second while its only work was a look-up \
+         due in five: it polls while a timer is pending\n\
+         hint: wait until the soonest timer's deadline (the timer queue's timeout), never with \
+         a zero timeout"
+    );
+    assert!(
+        woke < 20,
+        "the server woke up {woke} times in one second while its only work was a look-up due \
+         in five: it naps and looks around instead of sleeping until something happens\n\
+         hint: one wait per turn, with the soonest timer's deadline as its only timeout; no \
+         sleep, no short cap on the wait"
+    );
+    callers[0].round_trip("awake?").expect("still served");
+}
+
+/// How many times the server's threads gave up the CPU to wait, so far: the sum of
+/// `voluntary_ctxt_switches` over `/proc/<pid>/task/*/status`.
+#[cfg(target_os = "linux")]
+fn wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|count| count.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 /// User plus system CPU time of a process so far.
 #[cfg(target_os = "linux")]
 pub(crate) fn cpu_time(pid: u32) -> Duration {

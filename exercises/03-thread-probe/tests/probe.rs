@@ -239,6 +239,58 @@ fn a_ceiling_below_the_cap_stops_it_and_is_named() {
     assert_eq!(joined, 120);
 }
 
+/// Threads other processes started meanwhile, on the fake machine of `shared_machine`.
+static TAKEN_BY_OTHERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A fake machine with 200 thread ids in all, shared with other processes: what they take
+/// (`TAKEN_BY_OTHERS`) is gone for the probe too.
+fn shared_machine(alive: usize) -> Room {
+    let others = TAKEN_BY_OTHERS.load(std::sync::atomic::Ordering::SeqCst);
+    Room {
+        threads: 200usize.saturating_sub(alive + others),
+        ceiling: Ceiling {
+            callers: 200usize.saturating_sub(others),
+            limit: Limit::Threads {
+                max: 200,
+                running: (alive + others) as u64,
+            },
+        },
+    }
+}
+
+#[test]
+fn the_room_is_measured_again_before_every_batch() {
+    let _turn = take_turn();
+    TAKEN_BY_OTHERS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let mut probe = Probe::new(1_000, 50, STACK).with_room(shared_machine);
+    // After the first batch, other processes start 100 threads of their own.
+    let report = probe.grow(|_batch| {
+        TAKEN_BY_OTHERS.store(100, std::sync::atomic::Ordering::SeqCst);
+    });
+    let joined = probe.release_and_join();
+    assert_eq!(
+        report.batches,
+        [50, 50],
+        "the machine had room for 200 threads; after the first batch of 50, other processes \
+         took 100 of them, so only 50 more fitted, but the probe started {:?}\n\
+         hint: the machine is shared: ask room_left() again before every batch, and cut the \
+         batch to what it says now",
+        report.batches
+    );
+    assert!(
+        matches!(
+            report.stopped_by,
+            StoppedBy::Ceiling(Ceiling {
+                limit: Limit::Threads { .. },
+                ..
+            })
+        ),
+        "with no room left the probe reported {:?}",
+        report.stopped_by
+    );
+    assert_eq!(joined, 100);
+}
+
 #[test]
 fn a_refused_spawn_is_reported_with_its_error() {
     let _turn = take_turn();
@@ -303,12 +355,17 @@ fn the_binary_names_a_refused_spawn_under_a_small_address_space() {
     let output = run(command);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // A panic's own two lines (where, and why) say more than the `note:` that ends stderr.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let why = match lines.iter().position(|line| line.contains("panicked at")) {
+        Some(at) => lines[at..lines.len().min(at + 2)].join("\n"),
+        None => lines.last().unwrap_or(&"(no stderr)").to_string(),
+    };
     assert!(
         output.status.success(),
-        "the probe failed ({}) under a 2 GiB address space\n{}\nhint: a refused spawn is an \
+        "the probe failed ({}) under a 2 GiB address space\n{why}\nhint: a refused spawn is an \
          answer, not an error: stop growing, report it, and join what you started",
         output.status,
-        stderr.lines().last().unwrap_or("(no stderr)")
     );
     let stopped = stdout
         .lines()

@@ -214,3 +214,69 @@ fn a_full_descriptor_table_is_survived() {
 fn help_says_what_it_is() {
     conformance::startup::help_mentions(SERVER, &["select(2)"]);
 }
+
+/// A look-up due in five seconds, ten idle callers: until it is due, the loop sleeps in one
+/// `select` whose timeout is that deadline. Catches polling while a timer is pending (CPU)
+/// and napping between zero-timeout selects (wake-ups). Linux only.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pending_timer_is_slept_on_not_polled() {
+    conformance::event_loop::a_pending_timer_costs_no_cpu_and_no_wakeups(SERVER, &[]);
+}
+
+/// Where the idle server sleeps, asked of the kernel: `/proc/PID/syscall` names the system
+/// call a blocked thread is in. It must be select(2) (glibc makes it `pselect6`), whatever
+/// the sources look like: not poll, epoll or a sleep between zero-timeout selects. Linux only.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_idle_server_sleeps_in_select() {
+    #[cfg(target_arch = "x86_64")]
+    const SELECT: &[libc::c_long] = &[libc::SYS_select, libc::SYS_pselect6];
+    #[cfg(not(target_arch = "x86_64"))]
+    const SELECT: &[libc::c_long] = &[libc::SYS_pselect6];
+    let server = Server::start(SERVER, &[]).expect("start");
+    let mut callers: Vec<Client> = (0..10)
+        .map(|i| Client::connect(server.addr()).unwrap_or_else(|e| panic!("caller {i}: {e}")))
+        .collect();
+    for (i, caller) in callers.iter_mut().enumerate() {
+        caller.round_trip(&format!("caller {i}")).expect("echo");
+    }
+    callers[0].send("/lookup 5000 later\n").expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+    let path = format!("/proc/{}/syscall", server.pid());
+    let mut asleep_in = Vec::new();
+    for _ in 0..20 {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipped: cannot read {path} here (no ptrace access)");
+            return;
+        };
+        // "running", or the number of the system call it is blocked in, then its arguments.
+        if let Some(Ok(number)) = text
+            .split_whitespace()
+            .next()
+            .map(str::parse::<libc::c_long>)
+        {
+            asleep_in.push(number);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        asleep_in.len() >= 10,
+        "the idle server was asleep in a system call only {} times of 20: it keeps running\n\
+         hint: block in select(2), with the soonest timer as its timeout",
+        asleep_in.len()
+    );
+    let elsewhere: Vec<libc::c_long> = asleep_in
+        .iter()
+        .copied()
+        .filter(|number| !SELECT.contains(number))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "the idle server was asleep in system call(s) {elsewhere:?} (see `ausyscall` or \
+         /usr/include/asm/unistd_64.h), not in select(2) ({SELECT:?}): poll, epoll_wait or a \
+         sleep does the waiting\n\
+         hint: the one place the loop waits is libc::select, with the soonest timer as its \
+         timeout"
+    );
+}

@@ -1,6 +1,6 @@
 //! The grader for homework 05, part two: what makes it an event loop, beyond the protocol
-//! (the checks step 05 passes too). One thread serves every caller, idle callers cost no
-//! CPU, and a full descriptor table is survived without spinning.
+//! (the checks step 05 passes too). One thread serves every caller, idle callers and a
+//! pending look-up cost no CPU, and a full descriptor table is survived without spinning.
 
 const SERVER: &str = match (
     option_env!("CARGO_BIN_EXE_ex05-event-loop"),
@@ -32,6 +32,15 @@ fn one_thread_serves_every_caller() {
 #[test]
 fn idle_callers_cost_no_cpu() {
     conformance::event_loop::idle_callers_cost_no_cpu(SERVER, &[]);
+}
+
+/// A caller waiting on a look-up is a timer, and the loop sleeps until it is due: no zero
+/// timeout while it waits, no napping every few milliseconds (Linux only: CPU time and
+/// wake-ups are read from `/proc`).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pending_timer_is_slept_on_not_polled() {
+    conformance::event_loop::a_pending_timer_costs_no_cpu_and_no_wakeups(SERVER, &[]);
 }
 
 /// Out of descriptors (EMFILE), the loop says so, pauses accepting instead of retrying at

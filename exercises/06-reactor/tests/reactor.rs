@@ -112,3 +112,13 @@ fn a_full_descriptor_table_is_survived() {
 fn help_says_what_it_is() {
     conformance::startup::help_mentions(SERVER, &["callbacks"]);
 }
+
+/// A look-up due in five seconds, ten idle callers: until it is due, the reactor sleeps in one
+/// wait whose deadline is that timer's. Catches polling while a timer is pending (CPU: a zero
+/// timeout, or a look-up that re-arms an always-writable socket instead of a timer) and a wait
+/// capped at a few milliseconds (wake-ups). Linux only.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pending_timer_is_slept_on_not_polled() {
+    conformance::event_loop::a_pending_timer_costs_no_cpu_and_no_wakeups(SERVER, &[]);
+}
