@@ -196,7 +196,7 @@ fn release_and_join_leaves_nothing_running() {
 }
 
 /// A fake machine with room for 120 threads in all, below a memory-map limit.
-fn room_for_120(alive: usize) -> Room {
+fn room_for_120(alive: usize, _parked: usize) -> Room {
     Room {
         threads: 120usize.saturating_sub(alive),
         ceiling: Ceiling {
@@ -244,7 +244,7 @@ static TAKEN_BY_OTHERS: std::sync::atomic::AtomicUsize = std::sync::atomic::Atom
 
 /// A fake machine with 200 thread ids in all, shared with other processes: what they take
 /// (`TAKEN_BY_OTHERS`) is gone for the probe too.
-fn shared_machine(alive: usize) -> Room {
+fn shared_machine(alive: usize, _parked: usize) -> Room {
     let others = TAKEN_BY_OTHERS.load(std::sync::atomic::Ordering::SeqCst);
     Room {
         threads: 200usize.saturating_sub(alive + others),
@@ -420,4 +420,71 @@ fn a_bad_option_gets_one_clear_line() {
         );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// The most threads found not yet at the gate when the room was asked, on the fake machine of
+/// `counting_arrivals`.
+static NOT_YET_ARRIVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A fake machine with plenty of room that notes how many started threads had not reached the
+/// gate yet when it was asked.
+fn counting_arrivals(alive: usize, parked: usize) -> Room {
+    NOT_YET_ARRIVED.fetch_max(
+        alive - parked.min(alive),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    Room {
+        threads: 10_000usize.saturating_sub(alive),
+        ceiling: Ceiling {
+            callers: 10_000,
+            limit: Limit::Threads {
+                max: 10_000,
+                running: alive as u64,
+            },
+        },
+    }
+}
+
+#[test]
+fn the_room_is_measured_only_once_a_batch_has_arrived() {
+    let _turn = take_turn();
+    NOT_YET_ARRIVED.store(0, std::sync::atomic::Ordering::SeqCst);
+    let mut probe = Probe::new(1_000, 100, STACK).with_room(counting_arrivals);
+    let (report, _) = grow(&mut probe);
+    let joined = probe.release_and_join();
+    let missing = NOT_YET_ARRIVED.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        missing, 0,
+        "the room was measured while {missing} of the threads already started had not reached \
+         the gate yet: spawn returns before the new thread runs, and a thread maps its signal \
+         stack only once it runs, so the room looked bigger than it was (near vm.max_map_count \
+         that is the difference between stopping and aborting)\n\
+         hint: after starting a batch, wait for it with self.gate.wait_for_arrivals before \
+         calling on_batch or room_left() again"
+    );
+    assert_eq!(report.started, 1_000, "{report:?}");
+    assert_eq!(joined, 1_000);
+}
+
+#[test]
+fn release_and_join_waits_for_every_goodbye() {
+    let _turn = take_turn();
+    // Threads that take 2 s to finish once released: a probe that sleeps a fixed while
+    // instead of joining returns too early.
+    let goodbye = Duration::from_secs(2);
+    let mut probe = Probe::new(50, 50, STACK).with_goodbye(goodbye);
+    let (report, _) = grow(&mut probe);
+    assert_eq!(report.started, 50, "{report:?}");
+    let counts = probe.counts();
+    let released = Instant::now();
+    let joined = probe.release_and_join();
+    let took = released.elapsed();
+    let departed = counts.departed();
+    assert_eq!(
+        departed, 50,
+        "release_and_join returned after {took:?} while only {departed} of the 50 threads had \
+         finished (each took {goodbye:?} to say goodbye this time): sleeping is not joining\n\
+         hint: open the gate, then call join() on every JoinHandle before returning"
+    );
+    assert_eq!(joined, 50);
 }

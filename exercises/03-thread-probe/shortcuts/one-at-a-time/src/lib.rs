@@ -50,6 +50,8 @@ pub struct Gate {
     opened: Condvar,
     /// Wakes the probe when a thread arrives.
     arrived: Condvar,
+    /// How long a released thread takes to finish ([`GOODBYE`] unless a test says otherwise).
+    goodbye: Duration,
 }
 
 #[derive(Default)]
@@ -69,7 +71,7 @@ impl Gate {
             state = self.opened.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         drop(state);
-        thread::sleep(GOODBYE);
+        thread::sleep(self.goodbye);
         self.lock().departed += 1;
     }
 
@@ -89,6 +91,12 @@ impl Gate {
                 .0;
         }
         state.arrived
+    }
+
+    /// How many threads are parked at the gate right now: arrived and not yet finished.
+    fn parked_now(&self) -> usize {
+        let state = self.lock();
+        state.arrived - state.departed
     }
 
     /// Let every parked thread go.
@@ -125,7 +133,7 @@ pub struct Room {
 /// running, each with a margin, and counts what a thread takes (4 mappings, 1 thread id).
 /// Those readings already include the threads started so far. Where they cannot be read
 /// (not Linux) the ceiling is a fixed cautious guess, of which `alive` are used.
-pub fn machine_room(alive: usize) -> Room {
+pub fn machine_room(alive: usize, _parked: usize) -> Room {
     let ceiling = Ceiling::of_this_machine(THREAD_PER_CALLER);
     let threads = match ceiling.limit {
         Limit::Guess => ceiling.callers.saturating_sub(alive),
@@ -174,7 +182,7 @@ pub struct Probe {
     cap: usize,
     first_batch: usize,
     stack_size: usize,
-    room: fn(usize) -> Room,
+    room: fn(usize, usize) -> Room,
     gate: Arc<Gate>,
     threads: Vec<JoinHandle<()>>,
     /// SHORTCUT: threads counted, none kept.
@@ -191,7 +199,10 @@ impl Probe {
             first_batch: first_batch.max(1),
             stack_size,
             room: machine_room,
-            gate: Arc::new(Gate::default()),
+            gate: Arc::new(Gate {
+                goodbye: GOODBYE,
+                ..Gate::default()
+            }),
             threads: Vec::new(),
             counted: 0,
         }
@@ -199,13 +210,25 @@ impl Probe {
 
     /// The same probe, measuring the room with `room` instead of [`machine_room`]: the tests
     /// give it a small ceiling, which the real machine never has.
-    pub fn with_room(self, room: fn(usize) -> Room) -> Probe {
+    pub fn with_room(self, room: fn(usize, usize) -> Room) -> Probe {
         Probe { room, ..self }
     }
 
-    /// The room for more threads now, given the threads started so far.
+    /// The same probe, its threads taking `goodbye` to finish once released: the tests make
+    /// it long and unknown to the probe, so one that waits a while instead of joining is
+    /// caught returning early.
+    pub fn with_goodbye(self, goodbye: Duration) -> Probe {
+        let gate = Arc::new(Gate {
+            goodbye,
+            ..Gate::default()
+        });
+        Probe { gate, ..self }
+    }
+
+    /// The room for more threads now, given the threads started so far and how many of them
+    /// have reached the gate (a fake room in the tests checks that all of them have).
     pub fn room_left(&self) -> Room {
-        (self.room)(self.counted)
+        (self.room)(self.counted, self.gate.parked_now())
     }
 
     /// Start one idle thread, named [`IDLE_THREAD_NAME`], with the probe's stack size. It
