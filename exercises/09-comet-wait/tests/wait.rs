@@ -319,7 +319,11 @@ fn waiting_browsers_do_not_keep_looking_at_the_store() {
     until_waiting(&server, WAITERS, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(300)); // each has had its first look
     let before = stats(&server)["looks"].as_u64().unwrap_or(0);
+    #[cfg(target_os = "linux")]
+    let woken_before = wakeups(server.pid());
     std::thread::sleep(IDLE);
+    #[cfg(target_os = "linux")]
+    let woken = wakeups(server.pid()).saturating_sub(woken_before);
     let looks = stats(&server)["looks"].as_u64().unwrap_or(0) - before;
     assert!(
         looks <= WAITERS / 20,
@@ -328,7 +332,44 @@ fn waiting_browsers_do_not_keep_looking_at_the_store() {
          the browser only at the next look)\nhint: park on the store's channel \
          (store.subscribe(), changed().await) instead of sleeping and looking again"
     );
+    // Looking elsewhere (`store.newest()`, a receiver's `borrow()`) on a timer is polling
+    // too: the server's threads wake up for nothing. Parked tasks wake no thread at all.
+    #[cfg(target_os = "linux")]
+    {
+        eprintln!("{WAITERS} parked waits: the server's threads woke {woken} times in {IDLE:?}");
+        assert!(
+            woken <= MAX_IDLE_WAKEUPS,
+            "{WAITERS} waiting /waits woke the server's threads {woken} times in {IDLE:?} \
+             while nothing was posted (a parked wait wakes none): the handler polls on a \
+             timer, whatever it looks at\nhint: park on the store's channel \
+             (store.subscribe(), changed().await) instead of sleeping and looking again"
+        );
+    }
     drop(waits);
+}
+
+/// How many thread wake-ups the idle server may have in the 4 s of parked waits: a few for
+/// the runtime's own housekeeping; a handler polling every 50 ms costs thousands.
+#[cfg(target_os = "linux")]
+const MAX_IDLE_WAKEUPS: u64 = 100;
+
+/// How many times the server's threads gave up the CPU to wait, so far: the sum of
+/// `voluntary_ctxt_switches` over `/proc/PID/task/*/status` (Linux only).
+#[cfg(target_os = "linux")]
+fn wakeups(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|count| count.trim().parse::<u64>().ok())
+        })
+        .sum()
 }
 
 /// How many OS threads the process has (Linux: the entries of /proc/PID/task).
