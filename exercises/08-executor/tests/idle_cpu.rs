@@ -1,8 +1,9 @@
 //! The grader for homework 08-executor, part two: idle callers cost no CPU, which only an
 //! executor that polls a task *when it is woken* (and otherwise sleeps in the reactor)
-//! passes. A file of its own: cargo runs test files one after another, so this check never
+//! passes, and a pending timer costs no wake-ups either, which an executor that naps in the
+//! reactor (a short timeout instead of `None`) does not pass. A file of its own: cargo runs test files one after another, so this check never
 //! shares the CPU with the suite's servers, and a spinning loop cannot hide among them.
-//! Linux only: it reads the server's CPU time from /proc.
+//! Linux only: it reads the server's CPU time and context switches from /proc.
 #![cfg(target_os = "linux")]
 
 const SERVER: &str = match (
@@ -20,4 +21,9 @@ const SERVER: &str = match (
 #[test]
 fn idle_callers_cost_no_cpu() {
     conformance::event_loop::idle_callers_cost_no_cpu(SERVER, &[]);
+}
+
+#[test]
+fn a_pending_timer_costs_no_cpu_and_no_wakeups() {
+    conformance::event_loop::a_pending_timer_costs_no_cpu_and_no_wakeups(SERVER, &[]);
 }
