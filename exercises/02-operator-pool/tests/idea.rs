@@ -74,12 +74,25 @@ fn the_pool_is_written_by_hand() {
 }
 
 /// `--pool 3` means three operators: the server runs the accept loop's thread and three
-/// more, however many callers ring.
+/// more, hired before anyone rings and kept however many callers ring. (A thread started per
+/// call, even with a cap of three at once, has one thread before the first call.)
 #[cfg(target_os = "linux")]
 #[test]
 fn the_pool_has_exactly_its_operators() {
     use conformance::Client;
+    use std::time::Duration;
     let server = Server::start(SERVER, &["--pool", "3"]).unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = server.pid();
+    let hired = conformance::process::reaches(4, Duration::from_secs(2), || {
+        conformance::process::thread_count(pid)
+    });
+    assert_eq!(
+        hired, 4,
+        "with --pool 3 and no caller yet the server runs {hired} threads, not 4 (the accept \
+         loop and three operators waiting for calls)\nhint: hire the operators up front, \
+         before the accept loop starts, and let each one take call after call from the \
+         queue; a thread started per call (even at most three at once) is not a pool"
+    );
     let mut callers: Vec<Client> = (0..10)
         .map(|_| Client::connect(server.addr()).expect("connect"))
         .collect();
