@@ -87,6 +87,25 @@ fn a_line_of_exactly_max_line_bytes_is_fine() {
 }
 
 #[test]
+fn a_line_of_max_line_bytes_whose_crlf_is_split_between_reads_is_fine() {
+    // The read ends between the `\r` and the `\n`: for a moment the decoder holds
+    // MAX_LINE + 1 bytes without a line end, and the line is still not too long.
+    let mut text = vec![b'a'; MAX_LINE];
+    text.push(b'\r');
+    let lines = lines_from(&[&text, b"\n"]);
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l.as_ref().map(String::len))
+            .collect::<Vec<_>>(),
+        [Ok(MAX_LINE)],
+        "a line of exactly MAX_LINE bytes whose `\\r\\n` came in two reads was refused\n\
+         hint: an unfinished line may hold MAX_LINE + 1 bytes (its `\\r` may be there \
+         already); refuse it only past that"
+    );
+}
+
+#[test]
 fn a_line_one_byte_too_long_is_refused() {
     let mut text = vec![b'a'; MAX_LINE + 1];
     text.push(b'\n');
