@@ -590,3 +590,42 @@ fn the_room_runs_on_may() {
         "the room does not depend on may (it has {dependencies:?})"
     );
 }
+
+/// Depending on may is not using it: a room of plain OS threads (one per caller, or a small
+/// pool that goes round its callers and naps) passes every behaviour test above. So this one
+/// reads the package's own source: the callers must be coroutines (`may::go!`), and the
+/// server starts no OS thread of its own (`thread::spawn`, `thread::Builder`,
+/// `thread::scope`). Comment lines are left out of the search.
+#[test]
+fn the_callers_are_coroutines_not_threads() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut code = String::new();
+    let mut folders = vec![src];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read src/").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    code.push_str(line);
+                    code.push('\n');
+                }
+            }
+        }
+    }
+    for os_thread in ["thread::spawn", "thread::Builder", "thread::scope"] {
+        assert!(
+            !code.contains(os_thread),
+            "src/ starts OS threads of its own (`{os_thread}`): the callers must be may \
+             coroutines\nhint: start each caller's reader and writer with may::go!, and let \
+             may's few worker threads carry them all (--workers)"
+        );
+    }
+    assert!(
+        code.contains("go!"),
+        "src/ never starts a coroutine (`may::go!`)\nhint: start each caller's reader and \
+         writer with may::go!, and let may's few worker threads carry them all (--workers)"
+    );
+}
