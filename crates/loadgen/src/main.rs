@@ -11,6 +11,11 @@
 //!   still answers. Reports how many were held to the end (the C10K question itself).
 //! - `slow`: connections type one byte a second; meanwhile a fresh client measures how long
 //!   its echo takes. A server that ties an operator to each slow caller stops answering.
+//! - `lean-echo`: the echo round trips from one thread and one poller (`lean.rs`), a client
+//!   cheaper than the server it measures; the bench's echo scenario uses it, with `--cpu`.
+//!
+//! Every report also says how much CPU the client itself used (`cpu_secs`), so a reader can
+//! check that the server, not the client, was the bottleneck.
 //!
 //! Safety: it only talks to loopback (127.0.0.0/8, ::1), caps `--conns`, and every wait has a
 //! deadline, so a run always ends by itself.
@@ -21,6 +26,7 @@
 //! ```
 
 mod drive;
+mod lean;
 mod report;
 
 use std::net::SocketAddr;
@@ -80,6 +86,11 @@ pub struct Options {
     #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     connect_timeout: f64,
 
+    /// Run on this CPU only (Linux, sched_setaffinity; elsewhere the option is refused), so
+    /// that the client and the server it measures do not take turns on the same core.
+    #[arg(long)]
+    cpu: Option<usize>,
+
     /// Print one JSON object as the last line of output (for the bench).
     #[arg(long)]
     json: bool,
@@ -100,6 +111,8 @@ pub enum Mode {
     Lookup,
     Idle,
     Slow,
+    /// Echo from one thread and one poller: a client cheaper than the server it measures.
+    LeanEcho,
 }
 
 impl Mode {
@@ -109,6 +122,7 @@ impl Mode {
             Mode::Lookup => "lookup",
             Mode::Idle => "idle",
             Mode::Slow => "slow",
+            Mode::LeanEcho => "lean-echo",
         }
     }
 }
@@ -124,6 +138,9 @@ fn main() -> ExitCode {
     protocol::cli::run(|| {
         let options: Options = protocol::cli::parse_options();
         check_target(options.target)?;
+        if let Some(cpu) = options.cpu {
+            pin_to_cpu(cpu)?;
+        }
         let limit = protocol::fd_limit::raise().context("cannot read the descriptor limit")?;
         let sources = options
             .sources
@@ -151,6 +168,11 @@ fn main() -> ExitCode {
                 );
             }
             run_children(&options, procs, sources)?
+        } else if options.mode == Mode::LeanEcho {
+            if options.child_source_offset.is_some() {
+                die_with_parent();
+            }
+            lean::run(&options)?
         } else {
             let offset = options.child_source_offset.unwrap_or(0);
             if options.child_source_offset.is_some() {
@@ -162,6 +184,8 @@ fn main() -> ExitCode {
                 .context("cannot start the async runtime")?;
             runtime.block_on(drive::run(&options, sources, offset))?
         };
+        let mut report = report;
+        report.cpu_secs = cpu_secs();
 
         if options.child_source_offset.is_some() {
             println!("{}", report.to_json(true));
@@ -206,6 +230,7 @@ fn run_children(options: &Options, procs: u32, sources: u32) -> anyhow::Result<R
             .args(["--lookup-ms", &options.lookup_ms.to_string()])
             .args(["--connect-timeout", &options.connect_timeout.to_string()])
             .args(["--procs", "1", "--quiet", "--json"])
+            .args(options.cpu.map(|cpu| format!("--cpu={cpu}")))
             // Each child gets source addresses of its own (127.0.0.1 + offset, ...): two
             // children sharing one would run out of its ports together.
             .args(["--sources", &per_child_sources.to_string()])
@@ -242,6 +267,52 @@ fn die_with_parent() {
     // parent exits.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+}
+
+/// Keep this process (and the threads it starts later) on one CPU.
+#[cfg(target_os = "linux")]
+fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
+    // SAFETY: cpu_set_t is plain data, all zeroes is the empty set; CPU_SET writes one bit
+    // inside it (it checks the index against the set's size); sched_setaffinity(0, ...) reads
+    // the set and applies it to this thread, the only one so far (main runs this first).
+    let pinned = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if pinned != 0 {
+        bail!(
+            "cannot pin loadgen to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Other systems have no sched_setaffinity (macOS only takes hints): say so and stop.
+#[cfg(not(target_os = "linux"))]
+fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
+    bail!("--cpu {cpu}: pinning to a CPU needs Linux (sched_setaffinity)")
+}
+
+/// CPU time (user + system) this process and its finished children used, in seconds.
+fn cpu_secs() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let used = |who| {
+            // SAFETY: rusage is plain data that getrusage fills in; all zeroes is valid.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: getrusage writes only into `usage`, which lives for the call.
+            let ok = unsafe { libc::getrusage(who, &mut usage) } == 0;
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            ok.then(|| secs(usage.ru_utime) + secs(usage.ru_stime))
+        };
+        Some(used(libc::RUSAGE_SELF)? + used(libc::RUSAGE_CHILDREN).unwrap_or(0.0))
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

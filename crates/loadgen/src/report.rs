@@ -33,6 +33,8 @@ pub struct Report {
     pub held: Option<u64>,
     /// What a fresh client saw during an idle or slow run.
     pub probe: Option<Histogram<u64>>,
+    /// CPU seconds (user + system) the client itself used, children included.
+    pub cpu_secs: Option<f64>,
 }
 
 /// A histogram of microseconds from 1 µs to 10 minutes, three significant digits.
@@ -63,6 +65,7 @@ impl Report {
             answered: None,
             held: None,
             probe: None,
+            cpu_secs: None,
         }
     }
 
@@ -105,6 +108,7 @@ impl Report {
             "answered": self.answered,
             "held": self.held,
             "probe_latency_us": self.probe.as_ref().and_then(quantiles),
+            "cpu_secs": self.cpu_secs,
         });
         if raw {
             value["histogram_hex"] = json!(to_hex(&self.latency));
@@ -144,6 +148,7 @@ impl Report {
                 Some(hex) => Some(from_hex(hex)?),
                 None => None,
             },
+            cpu_secs: v["cpu_secs"].as_f64(),
         })
     }
 
@@ -205,6 +210,9 @@ impl Report {
         }
         if let Some(probe) = &self.probe {
             let _ = writeln!(out, "  a fresh client meanwhile: {}", describe(probe));
+        }
+        if let Some(cpu) = self.cpu_secs {
+            let _ = writeln!(out, "  the client itself used {cpu:.2} s of CPU");
         }
         out
     }
