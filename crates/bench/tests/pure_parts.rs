@@ -1,8 +1,8 @@
 //! The bench's pure parts, without servers or load: the table and CSV from a few rows, and
 //! charts rendered to a temporary directory with the bundled font (no system fonts needed).
 
-use bench::charts::{Bar, BarChart, LineChart, render_bars, render_lines};
 use bench::machine::Stamp;
+use bench::plot::{Bar, BarChart, LineChart, render_bars, render_lines};
 use bench::report::{Ratio, Results, Row, Scenario, Status, Target};
 
 fn sample() -> Results {
@@ -43,6 +43,8 @@ fn sample() -> Results {
             met: Some(true),
             detail: "212 B".into(),
         }],
+        echo_client: "client: loadgen --mode lean-echo".into(),
+        echo_cpus: Some([0, 1]),
         notes: vec!["socat: not found, skipped".into()],
     }
 }
