@@ -68,6 +68,12 @@ pub struct Options {
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
 
+    /// Lean-echo mode: lines each connection sends at once (in one write) before it waits
+    /// for them all to come back. 1: plain round trips (the bench's choice: a server that
+    /// writes each line alone without TCP_NODELAY stalls on Nagle's algorithm past 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    depth: u32,
+
     /// Lookup mode: how long each look-up takes on the server, in milliseconds.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=protocol::MAX_LOOKUP_MS))]
     lookup_ms: u64,
@@ -227,6 +233,7 @@ fn run_children(options: &Options, procs: u32, sources: u32) -> anyhow::Result<R
             .args(["--mode", options.mode.name()])
             .args(["--duration", &options.duration.to_string()])
             .args(["--rate", &options.rate.to_string()])
+            .args(["--depth", &options.depth.to_string()])
             .args(["--lookup-ms", &options.lookup_ms.to_string()])
             .args(["--connect-timeout", &options.connect_timeout.to_string()])
             .args(["--procs", "1", "--quiet", "--json"])
