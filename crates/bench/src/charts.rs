@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::Plan;
-use crate::plot::{self, Bar, BarChart, LineChart, render_bars};
+// The drawing types and functions, under their old names (examples and slides use them).
+pub use crate::plot::{Bar, BarChart, LineChart, render_bars, render_lines};
 use crate::report::{self, Results, Row, Scenario, Status};
 
 /// Draw every chart this run has figures for, as PNG and SVG in `out`.
@@ -198,7 +199,7 @@ fn wait_cost(results: &Results, out: &Path, stamp: &str) -> anyhow::Result<Vec<P
             (m.clone(), points)
         })
         .collect();
-    plot::render_lines(
+    render_lines(
         &LineChart {
             title: "The cost of one wait as idle descriptors grow".into(),
             x_label: "descriptors watched".into(),

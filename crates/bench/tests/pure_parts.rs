@@ -1,8 +1,8 @@
 //! The bench's pure parts, without servers or load: the table and CSV from a few rows, and
 //! charts rendered to a temporary directory with the bundled font (no system fonts needed).
 
+use bench::charts::{Bar, BarChart, LineChart, render_bars, render_lines};
 use bench::machine::Stamp;
-use bench::plot::{Bar, BarChart, LineChart, render_bars, render_lines};
 use bench::report::{Ratio, Results, Row, Scenario, Status, Target};
 
 fn sample() -> Results {

@@ -332,7 +332,7 @@ fn cpu_table(results: &Results, out: &mut String, sizes: &[u64]) {
     header.extend(
         sizes
             .iter()
-            .map(|s| format!("{} client / server CPU", clients(*s))),
+            .map(|s| format!("{}: client / server CPU", clients(*s))),
     );
     report::table_header(out, &header);
     for server in results.servers(Scenario::Echo) {
