@@ -156,39 +156,9 @@ impl Contender {
             addr: SocketAddr::from(([127, 0, 0, 1], given_port.unwrap_or(0))),
             output,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
         match given_port {
-            None => loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match lines_rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                    Ok(line) => {
-                        if let Some(addr) = announced_addr(&line) {
-                            running.addr = addr;
-                            break;
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        running.wait_briefly();
-                        bail!("exited before it listened: {}", running.last_words());
-                    }
-                }
-                if Instant::now() >= deadline {
-                    bail!("printed no `listening on ADDR` line within 20 s");
-                }
-            },
-            Some(_) => loop {
-                if TcpStream::connect_timeout(&running.addr, Duration::from_millis(200)).is_ok() {
-                    break;
-                }
-                if running.child.try_wait().ok().flatten().is_some() {
-                    bail!("exited before it listened: {}", running.last_words());
-                }
-                if Instant::now() >= deadline {
-                    bail!("did not accept connections within 20 s");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            },
+            None => running.wait_for_announcement(&lines_rx)?,
+            Some(_) => running.wait_for_accepting()?,
         }
         speaks_the_protocol(running.addr)?;
         Ok(running)
@@ -224,6 +194,47 @@ impl Running {
             .find(|line| !line.trim().is_empty())
             .cloned()
             .unwrap_or_else(|| "(no output)".into())
+    }
+
+    /// Wait (at most 20 s) for the `listening on ADDR` line, and take the address from it.
+    fn wait_for_announcement(&mut self, lines: &mpsc::Receiver<String>) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) => {
+                    if let Some(addr) = announced_addr(&line) {
+                        self.addr = addr;
+                        return Ok(());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.wait_briefly();
+                    bail!("exited before it listened: {}", self.last_words());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!("printed no `listening on ADDR` line within 20 s");
+            }
+        }
+    }
+
+    /// Wait (at most 20 s) until the port we gave it accepts a connection.
+    fn wait_for_accepting(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if self.child.try_wait().ok().flatten().is_some() {
+                bail!("exited before it listened: {}", self.last_words());
+            }
+            if Instant::now() >= deadline {
+                bail!("did not accept connections within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn wait_briefly(&mut self) {
