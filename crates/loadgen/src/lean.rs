@@ -49,6 +49,9 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     let started = Instant::now();
     let end = started + Duration::from_secs_f64(options.duration);
     let mut latency = histogram();
+    // Each caller fails at most once; the run ends early when every one has.
+    let failed = |report: &Report| report.failures.values().sum::<u64>();
+    let failed_connecting = failed(&report);
     for caller in &mut callers {
         if let Err(why) = caller.send() {
             caller.fail(&poller, &mut report, why);
@@ -56,7 +59,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     }
     let mut ready = Vec::with_capacity(callers.len());
     let mut last_answer = Instant::now();
-    while Instant::now() < end && report.failures.values().sum::<u64>() < callers.len() as u64 {
+    while Instant::now() < end && failed(&report) - failed_connecting < callers.len() as u64 {
         let left = end.saturating_duration_since(Instant::now());
         poller.wait(left.min(Duration::from_millis(100)), &mut ready)?;
         if ready.is_empty() && last_answer.elapsed() > reply_timeout() {
