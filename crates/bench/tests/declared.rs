@@ -114,4 +114,6 @@ fn the_workspace_declarations_parse() {
     let c100k = find("05-epoll --workers 6").expect("05 declares the C100K run");
     assert!(c100k.takes_part_in("c100k") && !c100k.takes_part_in("echo"));
     assert!(find("tokio-echo-baseline").is_some_and(|b| b.yardstick.as_deref() == Some("tokio")));
+    let by_hand = find("08-async-by-hand").expect("08's second binary runs too");
+    assert_eq!(by_hand.targets.idle_max_bytes, Some(512.0));
 }

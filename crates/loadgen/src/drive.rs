@@ -45,6 +45,7 @@ async fn run_unbounded(options: &Options, sources: u32, offset: u8) -> anyhow::R
         Mode::Slow => slow(options, connections, &mut report).await,
         // main runs lean-echo without tokio; asked here anyway, it is plain echo.
         Mode::LeanEcho => echo(options, connections, &mut report).await,
+        Mode::Comet => crate::comet::wait_for_news(options, connections, &mut report).await,
     }
     if report.duration_secs == 0.0 {
         report.duration_secs = started.elapsed().as_secs_f64();
@@ -53,7 +54,7 @@ async fn run_unbounded(options: &Options, sources: u32, offset: u8) -> anyhow::R
 }
 
 /// A connection and its number (which names its look-up's question).
-type Connection = (usize, TcpStream);
+pub type Connection = (usize, TcpStream);
 
 async fn connect_all(
     options: &Options,
@@ -155,7 +156,7 @@ fn bind_without_port(_socket: &TcpSocket) -> io::Result<()> {
 }
 
 /// A short name for why a connection failed, to count failures by.
-pub(crate) fn reason(err: &io::Error) -> String {
+pub fn reason(err: &io::Error) -> String {
     match err.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE) => return "too many open files".into(),
         Some(libc::EADDRNOTAVAIL) => return "address not available".into(),

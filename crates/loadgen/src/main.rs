@@ -1,6 +1,6 @@
 //! # loadgen: the C10K client
 //!
-//! Opens thousands of connections to a step on loopback and drives them in one of four ways:
+//! Opens thousands of connections to a step on loopback and drives them in one of five ways:
 //!
 //! - `echo`: every connection sends a line and waits for it to come back, again and again
 //!   (closed loop), for `--duration` seconds. Reports messages/s and round-trip latency.
@@ -16,6 +16,9 @@
 //!
 //! Every report also says how much CPU the client itself used (`cpu_secs`), so a reader can
 //! check that the server, not the client, was the bottleneck.
+//! - `comet`: connections are browsers of step 09's chat, hanging on `GET /wait`; once the
+//!   server holds them all, one message is posted. Reports how many got it, the fan-out
+//!   latency, and (`--server-pid`) the server's RSS per waiting browser.
 //!
 //! Safety: it only talks to loopback (127.0.0.0/8, ::1), caps `--conns`, and every wait has a
 //! deadline, so a run always ends by itself.
@@ -25,6 +28,7 @@
 //! cargo run --release -p loadgen -- --target 127.0.0.1:7005 --conns 10000 --mode idle
 //! ```
 
+mod comet;
 mod drive;
 mod lean;
 mod report;
@@ -96,6 +100,9 @@ pub struct Options {
     /// that the client and the server it measures do not take turns on the same core.
     #[arg(long)]
     cpu: Option<usize>,
+    /// Comet mode: the server's process id, to read its RSS per waiting browser (Linux).
+    #[arg(long)]
+    server_pid: Option<u32>,
 
     /// Print one JSON object as the last line of output (for the bench).
     #[arg(long)]
@@ -119,6 +126,7 @@ pub enum Mode {
     Slow,
     /// Echo from one thread and one poller: a client cheaper than the server it measures.
     LeanEcho,
+    Comet,
 }
 
 impl Mode {
@@ -129,6 +137,7 @@ impl Mode {
             Mode::Idle => "idle",
             Mode::Slow => "slow",
             Mode::LeanEcho => "lean-echo",
+            Mode::Comet => "comet",
         }
     }
 }
@@ -166,7 +175,21 @@ fn main() -> ExitCode {
             .clamp(1, 64)
             .min(options.conns);
 
-        let report = if procs > 1 && options.child_source_offset.is_none() {
+        // Comet mode: the parent's poster joins the room before any browser parks, and posts
+        // from a thread of its own once the server holds them all.
+        let posting = match (options.mode, options.child_source_offset) {
+            (Mode::Comet, None) => {
+                let poster = comet::Poster::join(options.target, options.server_pid)?;
+                let expected = u64::from(options.conns);
+                let patience =
+                    Duration::from_secs_f64(options.connect_timeout + options.duration / 2.0);
+                Some(std::thread::spawn(move || {
+                    poster.post_when_parked(expected, patience)
+                }))
+            }
+            _ => None,
+        };
+        let mut report = if procs > 1 && options.child_source_offset.is_none() {
             if !options.json {
                 println!(
                     "loadgen: {} connections need {procs} processes (each may hold {per_process})",
@@ -190,7 +213,13 @@ fn main() -> ExitCode {
                 .context("cannot start the async runtime")?;
             runtime.block_on(drive::run(&options, sources, offset))?
         };
-        let mut report = report;
+        if let Some(posting) = posting {
+            match posting.join() {
+                Ok(Ok(posted)) => report.posted(posted),
+                Ok(Err(err)) => report.fail(format!("poster: {err:#}")),
+                Err(_) => report.fail("poster: panicked".into()),
+            }
+        }
         report.cpu_secs = cpu_secs();
 
         if options.child_source_offset.is_some() {

@@ -35,6 +35,11 @@ pub struct Report {
     pub probe: Option<Histogram<u64>>,
     /// CPU seconds (user + system) the client itself used, children included.
     pub cpu_secs: Option<f64>,
+    /// Comet mode: browsers the server held when the message was posted, and its RSS (KiB)
+    /// before they connected and while they waited.
+    pub waiting_at_post: Option<u64>,
+    pub rss_before_kib: Option<f64>,
+    pub rss_parked_kib: Option<f64>,
 }
 
 /// A histogram of microseconds from 1 µs to 10 minutes, three significant digits.
@@ -66,7 +71,26 @@ impl Report {
             held: None,
             probe: None,
             cpu_secs: None,
+            waiting_at_post: None,
+            rss_before_kib: None,
+            rss_parked_kib: None,
         }
+    }
+
+    pub fn posted(&mut self, posted: crate::comet::Posted) {
+        self.waiting_at_post = Some(posted.waiting);
+        self.rss_before_kib = posted.rss_before_kib;
+        self.rss_parked_kib = posted.rss_parked_kib;
+    }
+
+    /// Comet mode: the server's RSS growth per waiting browser, in bytes.
+    pub fn rss_per_waiting_bytes(&self) -> Option<f64> {
+        let (before, parked, waiting) = (
+            self.rss_before_kib?,
+            self.rss_parked_kib?,
+            self.waiting_at_post?,
+        );
+        (waiting > 0).then(|| ((parked - before) * 1024.0 / waiting as f64).max(0.0))
     }
 
     pub fn fail(&mut self, reason: String) {
@@ -109,6 +133,10 @@ impl Report {
             "held": self.held,
             "probe_latency_us": self.probe.as_ref().and_then(quantiles),
             "cpu_secs": self.cpu_secs,
+            "waiting_at_post": self.waiting_at_post,
+            "rss_before_kib": self.rss_before_kib,
+            "rss_parked_kib": self.rss_parked_kib,
+            "rss_per_waiting_bytes": self.rss_per_waiting_bytes(),
         });
         if raw {
             value["histogram_hex"] = json!(to_hex(&self.latency));
@@ -149,6 +177,9 @@ impl Report {
                 None => None,
             },
             cpu_secs: v["cpu_secs"].as_f64(),
+            waiting_at_post: None,
+            rss_before_kib: None,
+            rss_parked_kib: None,
         })
     }
 
@@ -189,7 +220,9 @@ impl Report {
         for (why, n) in &self.failures {
             let _ = writeln!(out, "  failed: {n} × {why}");
         }
-        if !self.latency.is_empty() {
+        if !self.latency.is_empty() && self.waiting_at_post.is_some() {
+            let _ = writeln!(out, "  fan-out latency: {}", describe(&self.latency));
+        } else if !self.latency.is_empty() {
             let _ = writeln!(
                 out,
                 "  {} messages in {:.1} s = {:.0} msgs/s",
@@ -199,7 +232,21 @@ impl Report {
             );
             let _ = writeln!(out, "  latency: {}", describe(&self.latency));
         }
-        if let (Some(answered), Some(secs)) = (self.answered, self.all_answered_secs) {
+        if let Some(waiting) = self.waiting_at_post {
+            let _ = writeln!(
+                out,
+                "  {waiting} browsers waiting when one message was posted; {} got it, the last {:.3} s after",
+                self.answered.unwrap_or(0),
+                self.all_answered_secs.unwrap_or(0.0)
+            );
+            if let (Some(before), Some(parked)) = (self.rss_before_kib, self.rss_parked_kib) {
+                let _ = writeln!(
+                    out,
+                    "  server RSS {before:.0} KiB before, {parked:.0} KiB while they waited: {:.0} bytes per waiting browser",
+                    self.rss_per_waiting_bytes().unwrap_or(0.0)
+                );
+            }
+        } else if let (Some(answered), Some(secs)) = (self.answered, self.all_answered_secs) {
             let _ = writeln!(
                 out,
                 "  {answered} look-ups answered; the last {secs:.2} s after they were sent"

@@ -253,6 +253,8 @@ fn help_lists_the_modes() {
         "lookup",
         "idle",
         "slow",
+        "comet",
+        "--server-pid",
         "--duration",
         "--rate",
     ] {

@@ -1,0 +1,104 @@
+//! `08-async-by-hand`: step 08's handler on the hand-written runtime passes everything step 08
+//! passes (the suite, ten thousand idle callers, a full descriptor table, the pitfall), and
+//! its idle callers cost no CPU: no task is polled unless the reactor woke it.
+
+use std::time::Duration;
+
+use conformance::{Client, Server, pitfall};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_08-async-by-hand");
+
+mod suite {
+    conformance::suite! {
+        binary: env!("CARGO_BIN_EXE_08-async-by-hand"),
+        args: [],
+        lessons: [],
+    }
+}
+
+#[test]
+fn ten_thousand_idle_callers_are_all_still_answered() {
+    conformance::stress::idle_callers_are_all_answered(BINARY, &[], 10_000);
+}
+
+/// An executor that polled every task in a loop, or a reactor that never slept, would spin.
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_callers_cost_no_cpu() {
+    conformance::event_loop::idle_callers_cost_no_cpu(BINARY, &[]);
+}
+
+#[test]
+fn out_of_descriptors_the_server_pauses_and_goes_on() {
+    conformance::stress::full_descriptor_table_is_survived(BINARY, &[], "could not pick up a call");
+}
+
+#[test]
+fn a_blocking_sleep_stalls_every_caller() {
+    pitfall::assert_stalls(BINARY, &["--blocking-lookup"]);
+}
+
+#[test]
+fn the_reactor_timer_keeps_the_thread_free() {
+    pitfall::assert_overlaps(BINARY, &[]);
+}
+
+#[test]
+fn the_pitfall_is_announced_with_a_warning() {
+    pitfall::assert_warns_of_blocking(BINARY);
+}
+
+#[test]
+fn it_reports_its_descriptor_limit() {
+    conformance::startup::reports_descriptor_limit(BINARY);
+}
+
+#[test]
+fn help_says_what_it_is() {
+    conformance::startup::help_mentions(BINARY, &["executor", "--trace", "--blocking-lookup"]);
+}
+
+/// `--trace` tells one caller's life as it happens: spawned, waiting on its socket, woken by
+/// an event, asleep on a look-up's timer, woken by it, and dropped once it hangs up.
+#[test]
+fn trace_tells_a_callers_life() {
+    let server = Server::start(BINARY, &["--trace"]).expect("start");
+    let mut caller = Client::connect(server.addr()).expect("connect");
+    caller.send("/lookup 100 traced\n").expect("send");
+    caller
+        .expect_line("answer: traced (looked up in 100 ms)")
+        .expect("answer");
+    caller.send("/quit\n").expect("send");
+    caller.expect_line("bye").expect("bye");
+    for step in [
+        "task 1: spawned",
+        "task 1: -> Pending",
+        "not readable yet, waiting",
+        "is readable, wake its task",
+        "task 1: woken",
+        "sleeping: a timer in",
+        "a timer is due",
+        "task 1: -> Ready, dropped",
+    ] {
+        server
+            .wait_for_output(step, Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("no {step:?} in:\n{}", server.output_tail(40)));
+    }
+}
+
+/// Without `--trace`, not a word of it: the trace is for demos, not for load.
+#[test]
+fn no_trace_unless_asked() {
+    let server = Server::start(BINARY, &[]).expect("start");
+    Client::connect(server.addr())
+        .and_then(|mut caller| caller.round_trip("quiet please"))
+        .expect("echo");
+    assert!(
+        !server
+            .output()
+            .iter()
+            .any(|line| line.starts_with("trace ")),
+        "{}",
+        server.output_tail(10)
+    );
+}

@@ -1,0 +1,84 @@
+//! # Homework 06: the reactor and its callbacks, a SHORTCUT that must fail (see its README)
+//!
+//! No reactor, no callbacks: a blocking accept, and a thread per caller with a blocking
+//! socket, as in step 02's `--unbounded` mode. The conversation stays one straight loop.
+
+// reactor.rs is left as the stub gave it.
+#![allow(dead_code)]
+
+mod reactor;
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use protocol::cli::{self, ListenArgs, Log};
+use protocol::{Action, Conversation, READ_CHUNK};
+
+const NAME: &str = env!("CARGO_BIN_NAME");
+
+/// Homework 06 of the C10K course: one thread, a reactor, and the protocol as a set of
+/// callbacks (the style of Twisted and Node.js).
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options: Options = protocol::cli::parse_options();
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = cli::listen(options.listen.socket_addr(7106))?;
+        cli::announce(NAME, listener.local_addr()?);
+        serve(listener, options.listen.log())
+    })
+}
+
+/// SHORTCUT: a thread per caller.
+fn serve(listener: TcpListener, log: Log) -> anyhow::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                log.event(format_args!("{peer}: picked up"));
+                thread::spawn(move || answer_call(stream));
+            }
+            Err(err) if cli::is_out_of_descriptors(&err) => {
+                eprintln!("{NAME}: could not pick up a call: {err}; trying again in 100 ms");
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(err) => eprintln!("{NAME}: accept failed: {err}"),
+        }
+    }
+}
+
+fn answer_call(mut stream: TcpStream) -> io::Result<()> {
+    let mut call = Conversation::new();
+    let mut heard = [0u8; READ_CHUNK];
+    loop {
+        let n = match stream.read(&mut heard) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        call.feed(&heard[..n]);
+        while let Some(action) = call.next_action() {
+            match action {
+                Action::Reply(text) => stream.write_all(text.as_bytes())?,
+                Action::LookUp { delay, answer } => {
+                    thread::sleep(delay);
+                    stream.write_all(answer.as_bytes())?;
+                }
+                Action::HangUp(text) => {
+                    stream.write_all(text.as_bytes())?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

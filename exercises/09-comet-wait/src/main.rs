@@ -1,0 +1,180 @@
+//! # Homework 09: the comet `/wait` handler
+//!
+//! A browser asks `GET /wait?after=N`: "anything newer than message N?". If there is, the
+//! answer goes out at once. If not, the request hangs until a message is posted or
+//! `--wait-ms` passes; then the browser asks again. That is long polling, the trick behind
+//! the first web chats ("comet"). Everything is given but the handler itself, [`wait`]: the
+//! HTTP app (axum on tokio, two worker threads), the page, `/send`, `/stats` and the message
+//! store ([`store`]). Write `wait` so that a thousand waiting browsers cost a thousand parked
+//! tasks, not a thousand threads, and so that a parked task does nothing until there is news.
+//!
+//! Try it: `cargo run --bin ex09-comet-wait`, open <http://127.0.0.1:7109/> in two windows.
+//! Or: `curl 'http://127.0.0.1:7109/wait?after=0'` (it hangs), and in another terminal
+//! `curl -d '{"name":"ada","text":"hi"}' -H 'content-type: application/json'
+//! http://127.0.0.1:7109/send` (the first one answers).
+//! Grade it: `cargo test -p ex09-comet-wait`.
+
+// The stub below leaves things unused. Delete this line once it is written, so the compiler
+// can point out anything you forgot.
+#![allow(unused_imports, unused_variables, unused_mut, dead_code)]
+
+mod store;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use protocol::cli::{self, ListenArgs};
+use serde::Deserialize;
+
+use store::{Batch, Store};
+
+const NAME: &str = "ex09-comet-wait";
+const PAGE: &str = include_str!("page.html");
+
+/// Homework 09: a long-polling chat; every browser waits on /wait as a parked task.
+///
+/// Open http://127.0.0.1:7109/ in two browser windows and chat.
+#[derive(Parser)]
+#[command(name = NAME, version)]
+struct Options {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// Runtime worker threads: how many OS threads serve all the browsers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+
+    /// How long a /wait may hang, in milliseconds, before it answers "nothing new".
+    #[arg(
+        long,
+        default_value_t = 25_000,
+        value_parser = clap::value_parser!(u64).range(100..=300_000)
+    )]
+    wait_ms: u64,
+}
+
+/// What every handler shares.
+struct App {
+    store: Store,
+    /// How many `/wait`s are hanging right now (for `/stats`).
+    waiting: AtomicUsize,
+    wait_for: Duration,
+}
+
+fn main() -> ExitCode {
+    cli::run(|| {
+        let options: Options = protocol::cli::parse_options();
+        println!("{NAME}: {}", protocol::fd_limit::raise()?);
+        let listener = cli::listen(options.listen.socket_addr(7109))?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(options.workers))
+            .enable_all()
+            .build()?;
+        let addr = listener.local_addr()?;
+        println!("{NAME}: listening on {addr}");
+        println!(
+            "{NAME}: open http://{addr}/ in two browser windows; {} worker threads serve them all",
+            options.workers
+        );
+        let app = Arc::new(App {
+            store: Store::new(),
+            waiting: AtomicUsize::new(0),
+            wait_for: Duration::from_millis(options.wait_ms),
+        });
+        let router = Router::new()
+            .route("/", get(|| async { Html(PAGE) }))
+            .route("/wait", get(wait_route))
+            .route("/send", post(send))
+            .route("/stats", get(stats))
+            .layer(DefaultBodyLimit::max(4 * 1024)) // a chat message is small
+            .with_state(app);
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, router).await?;
+            Ok(())
+        })
+    })
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    after: u64,
+}
+
+/// `GET /wait?after=N`: counts the waiting browser while [`wait`] runs.
+async fn wait_route(State(app): State<Arc<App>>, Query(query): Query<WaitQuery>) -> Json<Batch> {
+    let _waiting = Waiting::enter(&app.waiting);
+    Json(wait(&app.store, query.after, app.wait_for).await)
+}
+
+/// Answer at once if there is news after `after`, or if `after` is ahead of the newest
+/// message (the store restarted); otherwise park until a message is posted or `wait_for`
+/// passes, and answer with what is there then (nothing new, after a timeout).
+async fn wait(store: &Store, after: u64, wait_for: Duration) -> Batch {
+    // TODO 1: subscribe to the newest id (`store.subscribe()`) BEFORE you look, so that a
+    //         message posted between your look and your wait still wakes you.
+    // TODO 2: look (`store.since(after)`). If `after` is ahead of the newest id (`last`), the
+    //         browser saw an earlier run of the server: answer `store.since(0)` at once. If
+    //         there are messages after `after`, answer them at once.
+    // TODO 3: otherwise wait, with `.await`, until the newest id changes
+    //         (`changed().await` on your receiver) or `wait_for` passes
+    //         (`tokio::time::timeout`). Then look again and answer what is there (no
+    //         messages after a timeout: that is "nothing new").
+    todo!("the /wait handler")
+}
+
+#[derive(Deserialize)]
+struct NewMessage {
+    name: String,
+    text: String,
+}
+
+/// `POST /send` with `{"name": ..., "text": ...}`: stored, and every waiting browser told.
+async fn send(State(app): State<Arc<App>>, Json(message): Json<NewMessage>) -> Response {
+    let name = message.name.trim().to_string();
+    let text = message.text.trim().to_string();
+    if name.is_empty() || text.is_empty() || name.len() > 32 || text.len() > 500 {
+        return (
+            StatusCode::BAD_REQUEST,
+            "error: a message needs a name (up to 32 bytes) and a text (up to 500)",
+        )
+            .into_response();
+    }
+    let id = app.store.post(name, text);
+    Json(serde_json::json!({ "id": id })).into_response()
+}
+
+/// `GET /stats`: how many `/wait`s hang, how many messages there are, how many looks.
+async fn stats(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "waiting": app.waiting.load(Ordering::Relaxed),
+        "messages": app.store.newest(),
+        "looks": app.store.looks(),
+    }))
+}
+
+/// Counts a waiting browser for as long as its request lives, however it ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,1 @@
+../../../exercises/03-thread-probe/tests/probe.rs

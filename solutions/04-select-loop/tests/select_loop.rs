@@ -1,0 +1,1 @@
+../../../exercises/04-select-loop/tests/select_loop.rs

@@ -1,0 +1,1 @@
+../../../exercises/06-reactor/tests/reactor.rs

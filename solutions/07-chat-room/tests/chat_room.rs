@@ -1,0 +1,1 @@
+../../../exercises/07-chat-room/tests/chat_room.rs

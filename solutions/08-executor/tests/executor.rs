@@ -1,0 +1,1 @@
+../../../exercises/08-executor/tests/executor.rs

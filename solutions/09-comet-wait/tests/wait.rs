@@ -1,0 +1,1 @@
+../../../exercises/09-comet-wait/tests/wait.rs
