@@ -175,20 +175,7 @@ fn main() -> ExitCode {
             .clamp(1, 64)
             .min(options.conns);
 
-        // Comet mode: the parent's poster joins the room before any browser parks, and posts
-        // from a thread of its own once the server holds them all.
-        let posting = match (options.mode, options.child_source_offset) {
-            (Mode::Comet, None) => {
-                let poster = comet::Poster::join(options.target, options.server_pid)?;
-                let expected = u64::from(options.conns);
-                let patience =
-                    Duration::from_secs_f64(options.connect_timeout + options.duration / 2.0);
-                Some(std::thread::spawn(move || {
-                    poster.post_when_parked(expected, patience)
-                }))
-            }
-            _ => None,
-        };
+        let posting = comet_poster(&options)?;
         let mut report = if procs > 1 && options.child_source_offset.is_none() {
             if !options.json {
                 println!(
@@ -197,21 +184,8 @@ fn main() -> ExitCode {
                 );
             }
             run_children(&options, procs, sources)?
-        } else if options.mode == Mode::LeanEcho {
-            if options.child_source_offset.is_some() {
-                die_with_parent();
-            }
-            lean::run(&options)?
         } else {
-            let offset = options.child_source_offset.unwrap_or(0);
-            if options.child_source_offset.is_some() {
-                die_with_parent();
-            }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(drive::run(&options, sources, offset))?
+            drive_here(&options, sources)?
         };
         if let Some(posting) = posting {
             match posting.join() {
@@ -231,6 +205,38 @@ fn main() -> ExitCode {
         }
         Ok(())
     })
+}
+
+/// Comet mode: the parent's poster joins the room before any browser parks, and posts from a
+/// thread of its own once the server holds them all.
+fn comet_poster(
+    options: &Options,
+) -> anyhow::Result<Option<std::thread::JoinHandle<anyhow::Result<comet::Posted>>>> {
+    if options.mode != Mode::Comet || options.child_source_offset.is_some() {
+        return Ok(None);
+    }
+    let poster = comet::Poster::join(options.target, options.server_pid)?;
+    let expected = u64::from(options.conns);
+    let patience = Duration::from_secs_f64(options.connect_timeout + options.duration / 2.0);
+    Ok(Some(std::thread::spawn(move || {
+        poster.post_when_parked(expected, patience)
+    })))
+}
+
+/// Run in this process: lean-echo on this thread, every other mode on tokio.
+fn drive_here(options: &Options, sources: u32) -> anyhow::Result<Report> {
+    if options.child_source_offset.is_some() {
+        die_with_parent();
+    }
+    if options.mode == Mode::LeanEcho {
+        return lean::run(options);
+    }
+    let offset = options.child_source_offset.unwrap_or(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(drive::run(options, sources, offset))
 }
 
 /// Traffic from this tool goes to this machine only.
