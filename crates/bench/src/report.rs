@@ -1,5 +1,6 @@
-//! The scoreboard as data: one [`Row`] per server per scenario, written as a Markdown table
-//! (stdout and README), CSV and JSON (for anyone who wants to plot it differently).
+//! The scoreboard as data: one [`Row`] per server per scenario, written as Markdown (stdout
+//! and README; each scenario module writes its own table), CSV and JSON (for anyone who wants
+//! to plot it differently; the slides read `bench.json`, so fields are only ever added).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
