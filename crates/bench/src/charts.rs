@@ -1,5 +1,5 @@
 //! The scoreboard's charts, one function per scenario: which figures go on which chart, with
-//! which title and axis (`plot.rs` draws them). Each returns the files it wrote.
+//! which title and axis (`plot/` draws them). Each returns the files it wrote.
 
 use std::path::{Path, PathBuf};
 
