@@ -1,437 +1,246 @@
-//! Charts for the slides (PNG) and the README (SVG), drawn with plotters.
-//!
-//! Text is drawn with DejaVu Sans, bundled in `fonts/` and registered with plotters' `ab_glyph`
-//! feature, so a fresh CI machine without any system font or fontconfig draws the same chart.
-//! Every chart carries the machine, date and command in its foot line.
-//!
-//! Values that span decades (1 s against 100 s, 250 B against 1 MiB) are drawn on a log axis:
-//! the bench plots log10 of the value on a plain axis and labels the ticks with the value.
+//! The scoreboard's charts, one function per scenario: which figures go on which chart, with
+//! which title and axis (`plot/` draws them). Each returns the files it wrote.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use anyhow::Context;
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use plotters::style::FontStyle;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use crate::plan::Plan;
+// The drawing types and functions, under their old names (examples and slides use them).
+pub use crate::plot::{Bar, BarChart, LineChart, render_bars, render_lines};
+use crate::report::{self, Results, Row, Scenario, Status};
 
-/// One category (a server) with one value per series; `None` draws the note instead.
-#[derive(Debug, Clone)]
-pub struct Bar {
-    pub label: String,
-    pub values: Vec<Option<f64>>,
-    /// Drawn where a value is missing ("skipped: one caller at a time"), or after the value.
-    pub note: Option<String>,
-    /// Draw this bar lighter, e.g. an extrapolated figure.
-    pub faded: bool,
+/// Draw every chart this run has figures for, as PNG and SVG in `out`.
+pub fn draw(results: &Results, plan: &Plan, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let stamp = results.stamp.line();
+    let mut drawn = Vec::new();
+    drawn.extend(echo(results, plan, out, &stamp)?);
+    let one = |scenario, title: String, label: &str, value, log_format: Formats| {
+        one_value_chart(results, scenario, title, label, value, log_format)
+    };
+    let charts = [
+        one(
+            Scenario::Lookup,
+            format!(
+                "Slow back-end: {} clients × /lookup {} — time until all are answered",
+                report::thousands(plan.lookup_clients as f64),
+                plan.lookup_ms
+            ),
+            "all answered",
+            |r: &Row| r.all_answered_secs,
+            (format_secs, format_secs, "seconds"),
+        )
+        .map(|c| (c, "lookup_all_answered")),
+        one(
+            Scenario::Idle,
+            format!(
+                "Memory per idle connection ({} held, RSS growth ÷ connections)",
+                report::thousands(plan.idle_conns as f64)
+            ),
+            "RSS per connection",
+            |r: &Row| r.rss_per_conn_bytes,
+            (format_bytes, report::decimal_bytes, "bytes per connection"),
+        )
+        .map(|c| (c, "idle_rss_per_connection")),
+        one(
+            Scenario::Slow,
+            format!(
+                "{} slow clients: a fresh client's round trip (p50)",
+                plan.slow_clients
+            ),
+            "fresh client p50",
+            |r: &Row| r.probe_p50_us,
+            (format_micros, format_micros, "latency"),
+        )
+        .map(|c| (c, "slow_clients_fresh_latency")),
+    ];
+    for (chart, file) in charts.into_iter().flatten() {
+        drawn.extend(render_bars(&chart, out, file, &stamp)?);
+    }
+    drawn.extend(wait_cost(results, out, &stamp)?);
+    Ok(drawn)
 }
 
-/// Horizontal bars, grouped by series (for example 1, 100 and 1,000 clients).
-#[derive(Debug, Clone)]
-pub struct BarChart {
-    pub title: String,
-    /// What the value axis measures, e.g. "messages per second".
-    pub value_label: String,
-    pub series: Vec<String>,
-    pub bars: Vec<Bar>,
-    pub log_scale: bool,
-    /// How to print a value beside a bar.
-    pub format: fn(f64) -> String,
-    /// How to print a tick on the value axis (on a log axis: powers of ten).
-    pub format_axis: fn(f64) -> String,
+/// How to print a value, how to label the axis, and what the axis measures.
+type Formats = (fn(f64) -> String, fn(f64) -> String, &'static str);
+
+/// Servers in the order they first appear in one scenario.
+fn servers(results: &Results, scenario: Scenario) -> Vec<String> {
+    results.servers(scenario)
 }
 
-/// Lines over a shared x axis, e.g. wait cost against watched descriptors.
-#[derive(Debug, Clone)]
-pub struct LineChart {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub series: Vec<(String, Vec<(f64, f64)>)>,
-    pub log_x: bool,
-    pub log_y: bool,
-    pub format_x: fn(f64) -> String,
-    pub format_y: fn(f64) -> String,
+/// Messages per second per server, one bar per size; the chart says how the client ran.
+fn echo(results: &Results, plan: &Plan, out: &Path, stamp: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let echo_servers = servers(results, Scenario::Echo);
+    if echo_servers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bars = echo_servers
+        .iter()
+        .map(|server| echo_bar(results, plan, server))
+        .collect();
+    let client = match results.echo_cpus {
+        Some([client, server]) => {
+            format!("one-thread client on CPU {client}, server on CPU {server}")
+        }
+        None => "one-thread client, nothing pinned".into(),
+    };
+    render_bars(
+        &BarChart {
+            title: format!("Echo round trips: messages per second (median of rounds; {client})"),
+            value_label: "messages per second".into(),
+            series: plan
+                .echo_clients
+                .iter()
+                .map(|c| report::clients(*c))
+                .collect(),
+            bars,
+            log_scale: false,
+            format: report::thousands,
+            format_axis: report::thousands,
+        },
+        out,
+        "echo_throughput",
+        stamp,
+    )
 }
 
-const FONT: &str = "sans-serif";
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
-
-/// Register the bundled font with plotters (once per process).
-fn fonts() -> anyhow::Result<()> {
-    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            let bytes: &'static [u8] = include_bytes!("../fonts/DejaVuSans.ttf");
-            plotters::style::register_font(FONT, FontStyle::Normal, bytes).map_err(|_| {
-                "the bundled font fonts/DejaVuSans.ttf is not a valid font".to_string()
-            })
+fn echo_bar(results: &Results, plan: &Plan, server: &str) -> Bar {
+    let rows = || results.rows(Scenario::Echo).filter(|r| r.server == server);
+    let values = plan
+        .echo_clients
+        .iter()
+        .map(|c| {
+            rows()
+                .find(|r| r.clients == *c)
+                .and_then(|r| r.msgs_per_sec)
         })
-        .clone()
-        .map_err(anyhow::Error::msg)
+        .collect();
+    let missing: Vec<&Row> = rows().filter(|r| !r.has_figures()).collect();
+    let note = missing.first().map(|first| {
+        let sizes: Vec<String> = missing
+            .iter()
+            .map(|r| report::thousands(r.clients as f64))
+            .collect();
+        format!(
+            "{} clients: {} ({})",
+            sizes.join(", "),
+            first.status_word(),
+            short(&first.note)
+        )
+    });
+    Bar {
+        label: server.to_string(),
+        values,
+        note,
+        faded: false,
+    }
 }
 
-/// Draw `chart` as `<dir>/<stem>.png` and `<dir>/<stem>.svg`; returns both paths.
-pub fn render_bars(
-    chart: &BarChart,
-    dir: &Path,
-    stem: &str,
-    stamp: &str,
-) -> anyhow::Result<Vec<PathBuf>> {
-    fonts()?;
-    let rows: u32 = chart.bars.len().max(1) as u32;
-    let per_row = 12 + 16 * chart.series.len().max(1) as u32;
-    let size = (1280, (150 + rows * per_row).max(360));
-    render(dir, stem, size, |root| draw_bars(root, chart, stamp))
-}
-
-/// Draw `chart` as `<dir>/<stem>.png` and `<dir>/<stem>.svg`; returns both paths.
-pub fn render_lines(
-    chart: &LineChart,
-    dir: &Path,
-    stem: &str,
-    stamp: &str,
-) -> anyhow::Result<Vec<PathBuf>> {
-    fonts()?;
-    render(dir, stem, (1280, 720), |root| {
-        draw_lines(root, chart, stamp)
+/// One bar per server with one value (log axis), or `None` when the scenario did not run.
+fn one_value_chart(
+    results: &Results,
+    scenario: Scenario,
+    title: String,
+    series: &str,
+    value: fn(&Row) -> Option<f64>,
+    (format, format_axis, value_label): Formats,
+) -> Option<BarChart> {
+    let rows: Vec<&Row> = results.rows(scenario).collect();
+    let largest = rows.iter().map(|r| r.clients).max()?;
+    let bars = rows
+        .iter()
+        .map(|row| Bar {
+            label: row.server.clone(),
+            values: vec![value(row).filter(|_| row.has_figures())],
+            note: bar_note(row, value(row), largest),
+            faded: row.status == Status::Extrapolated,
+        })
+        .collect();
+    Some(BarChart {
+        title,
+        value_label: value_label.into(),
+        series: vec![series.into()],
+        bars,
+        log_scale: true,
+        format,
+        format_axis,
     })
 }
 
-fn render(
-    dir: &Path,
-    stem: &str,
-    size: (u32, u32),
-    draw: impl Fn(Area<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    {
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        draw(Area::Png(root.clone()))?;
-        root.present()
-            .with_context(|| format!("cannot write {}", png.display()))?;
-    }
-    {
-        let root = SVGBackend::new(&svg, size).into_drawing_area();
-        draw(Area::Svg(root.clone()))?;
-        root.present()
-            .with_context(|| format!("cannot write {}", svg.display()))?;
-    }
-    Ok(vec![png, svg])
-}
-
-/// The two kinds of canvas; each chart is drawn once on each.
-enum Area<'a> {
-    Png(DrawingArea<BitMapBackend<'a>, Shift>),
-    Svg(DrawingArea<SVGBackend<'a>, Shift>),
-}
-
-fn draw_bars(area: Area<'_>, chart: &BarChart, stamp: &str) -> anyhow::Result<()> {
-    match area {
-        Area::Png(root) => bars_on(root, chart, stamp),
-        Area::Svg(root) => bars_on(root, chart, stamp),
+/// What to write beside a bar: why it has no value, or a size other than the largest.
+fn bar_note(row: &Row, value: Option<f64>, largest: u64) -> Option<String> {
+    match row.status {
+        Status::Ok if value.is_none() => Some(short(&row.note)),
+        // A log axis has no zero: say it in words.
+        Status::Ok if value == Some(0.0) => Some(format!(
+            "0 (no growth measured) at {}",
+            report::thousands(row.clients as f64)
+        )),
+        Status::Ok => (row.clients != largest)
+            .then(|| format!("at {}", report::thousands(row.clients as f64))),
+        Status::Extrapolated => Some("extrapolated".into()),
+        _ => Some(format!("{}: {}", row.status_word(), short(&row.note))),
     }
 }
 
-fn draw_lines(area: Area<'_>, chart: &LineChart, stamp: &str) -> anyhow::Result<()> {
-    match area {
-        Area::Png(root) => lines_on(root, chart, stamp),
-        Area::Svg(root) => lines_on(root, chart, stamp),
+/// One line per mechanism: µs per wait call as watched descriptors grow.
+fn wait_cost(results: &Results, out: &Path, stamp: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mechanisms = servers(results, Scenario::Wait);
+    if mechanisms.is_empty() {
+        return Ok(Vec::new());
     }
-}
-
-/// Maps values to the drawn axis: log10 on a log chart, unchanged otherwise.
-#[derive(Clone, Copy)]
-struct Axis {
-    log: bool,
-}
-
-impl Axis {
-    fn drawn_at(self, value: f64) -> f64 {
-        if self.log {
-            value.max(1e-12).log10()
-        } else {
-            value
-        }
-    }
-    fn value_at(self, drawn: f64) -> f64 {
-        if self.log { 10f64.powf(drawn) } else { drawn }
-    }
-    /// The drawn range that holds `values`, with room for the labels beside the bars.
-    fn range(self, values: impl Iterator<Item = f64>) -> (f64, f64) {
-        let values: Vec<f64> = values
-            .filter(|v| v.is_finite() && (!self.log || *v > 0.0))
-            .collect();
-        if self.log {
-            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if !lo.is_finite() {
-                return (0.0, 1.0);
-            }
-            // Leave room below the smallest value so its bar is visible.
-            let lo = (lo.log10() - 0.3).floor();
-            let hi = (hi.log10() + 0.35).ceil().max(lo + 1.0);
-            (lo, hi)
-        } else {
-            let hi = values.iter().copied().fold(0.0, f64::max);
-            (0.0, if hi > 0.0 { hi * 1.2 } else { 1.0 })
-        }
-    }
-}
-
-/// The foot line (machine, date, command) and the title; returns the area left for the plot.
-fn frame<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    stamp: &str,
-) -> anyhow::Result<DrawingArea<DB, Shift>>
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE)?;
-    let (_, height) = root.dim_in_pixel();
-    let (body, foot) = root.split_vertically(height.saturating_sub(28));
-    foot.draw_text(
+    let series = mechanisms
+        .iter()
+        .map(|m| {
+            let points = results
+                .rows(Scenario::Wait)
+                .filter(|r| &r.server == m)
+                .filter_map(|r| r.wait_us.map(|us| (r.clients as f64, us)))
+                .collect();
+            (m.clone(), points)
+        })
+        .collect();
+    render_lines(
+        &LineChart {
+            title: "The cost of one wait as idle descriptors grow".into(),
+            x_label: "descriptors watched".into(),
+            y_label: "µs per wait call".into(),
+            series,
+            log_x: true,
+            log_y: true,
+            format_x: report::thousands,
+            format_y: format_micros,
+        },
+        out,
+        "wait_cost",
         stamp,
-        &(FONT, 14).into_font().color(&RGBColor(90, 90, 90)),
-        (12, 6),
-    )?;
-    Ok(body.titled(title, (FONT, 26))?)
+    )
 }
 
-fn bars_on<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    chart: &BarChart,
-    stamp: &str,
-) -> anyhow::Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let body = frame(&root, &chart.title, stamp)?;
-    let axis = Axis {
-        log: chart.log_scale,
-    };
-    let (lo, hi) = axis.range(
-        chart
-            .bars
-            .iter()
-            .flat_map(|b| b.values.iter().flatten().copied()),
-    );
-    let rows = chart.bars.len().max(1) as f64;
-    let mut plot = ChartBuilder::on(&body)
-        .margin(12)
-        .margin_right(30)
-        .x_label_area_size(44)
-        .y_label_area_size(320)
-        .build_cartesian_2d(lo..hi, 0.0..rows)?;
-    let (format, format_axis) = (chart.format, chart.format_axis);
-    let ticks = if chart.log_scale {
-        (hi - lo) as usize + 1
+fn short(text: &str) -> String {
+    let cut: String = text.chars().take(70).collect();
+    if cut.len() < text.len() {
+        format!("{cut}…")
     } else {
-        8
-    };
-    let mut mesh = plot.configure_mesh();
-    if chart.log_scale {
-        mesh.disable_x_mesh();
+        cut
     }
-    mesh.disable_y_mesh()
-        .y_labels(0)
-        .x_labels(ticks)
-        .x_label_formatter(&|v| format_axis(axis.value_at(*v)))
-        .x_desc(if chart.log_scale {
-            format!("{} (log scale)", chart.value_label)
-        } else {
-            chart.value_label.clone()
-        })
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .draw()?;
-
-    let groups = chart.series.len().max(1) as f64;
-    let thickness = 0.8 / groups;
-    let label_style = (FONT, 15).into_font();
-    let note_style = (FONT, 13).into_font().color(&RGBColor(110, 110, 110));
-    for (row, bar) in chart.bars.iter().enumerate() {
-        // The first bar at the top, like a table.
-        let top = rows - row as f64 - 0.1;
-        let (x, y) = plot.backend_coord(&(lo, rows - row as f64 - 0.5));
-        root.draw(&Text::new(
-            bar.label.clone(),
-            (x - 10, y),
-            anchored(label_style.color(&BLACK), HPos::Right),
-        ))?;
-        let mut any = false;
-        for (group, value) in bar.values.iter().enumerate() {
-            let y1 = top - thickness * group as f64;
-            let y0 = y1 - thickness * 0.9;
-            let Some(value) = value.filter(|v| v.is_finite() && (!axis.log || *v > 0.0)) else {
-                continue;
-            };
-            any = true;
-            let color = COLORS[group % COLORS.len()];
-            let style = if bar.faded {
-                color.mix(0.35).filled()
-            } else {
-                color.filled()
-            };
-            let end = axis.drawn_at(value).max(lo);
-            plot.draw_series(std::iter::once(Rectangle::new(
-                [(lo, y0), (end, y1)],
-                style,
-            )))?;
-            let (px, py) = plot.backend_coord(&(end, (y0 + y1) / 2.0));
-            let complete = bar.values.iter().all(Option::is_some);
-            let text = match (&bar.note, group + 1 == bar.values.len() && complete) {
-                (Some(note), true) => format!("{} ({note})", format(value)),
-                _ => format(value),
-            };
-            root.draw(&Text::new(
-                text,
-                (px + 4, py),
-                anchored((FONT, 13).into_font().color(&BLACK), HPos::Left),
-            ))?;
-        }
-        let first_missing = bar.values.iter().position(Option::is_none);
-        if let (true, Some(group), Some(note)) = (any, first_missing, &bar.note) {
-            // Some sizes measured, some not: say why beside the first empty slot.
-            let y = top - thickness * group as f64 - thickness * 0.45;
-            let (px, py) = plot.backend_coord(&(lo, y));
-            root.draw(&Text::new(
-                note.clone(),
-                (px + 6, py),
-                anchored(note_style.clone(), HPos::Left),
-            ))?;
-        }
-        if !any {
-            let (px, py) = plot.backend_coord(&(lo, rows - row as f64 - 0.5));
-            let note = bar.note.clone().unwrap_or_else(|| "no figure".into());
-            root.draw(&Text::new(
-                note,
-                (px + 6, py),
-                anchored(note_style.clone(), HPos::Left),
-            ))?;
-        }
-    }
-    if chart.series.len() > 1 {
-        for (group, name) in chart.series.iter().enumerate() {
-            let color = COLORS[group % COLORS.len()];
-            plot.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
-                });
-        }
-        plot.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 15))
-            .draw()?;
-    }
-    root.present()?;
-    Ok(())
 }
 
-fn lines_on<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    chart: &LineChart,
-    stamp: &str,
-) -> anyhow::Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    let body = frame(&root, &chart.title, stamp)?;
-    let (x_axis, y_axis) = (Axis { log: chart.log_x }, Axis { log: chart.log_y });
-    let points = || chart.series.iter().flat_map(|(_, p)| p.iter().copied());
-    let (x_lo, x_hi) = x_axis.range(points().map(|p| p.0));
-    let (y_lo, y_hi) = y_axis.range(points().map(|p| p.1));
-    let mut plot = ChartBuilder::on(&body)
-        .margin(16)
-        .margin_right(40)
-        .x_label_area_size(50)
-        .y_label_area_size(90)
-        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-    let (format_x, format_y) = (chart.format_x, chart.format_y);
-    let light = if chart.log_x || chart.log_y {
-        WHITE.mix(0.0)
+fn format_secs(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2} s")
     } else {
-        BLACK.mix(0.05)
-    };
-    plot.configure_mesh()
-        .light_line_style(light)
-        .x_labels(if chart.log_x {
-            (x_hi - x_lo) as usize + 1
-        } else {
-            8
-        })
-        .y_labels(if chart.log_y {
-            (y_hi - y_lo) as usize + 1
-        } else {
-            8
-        })
-        .x_label_formatter(&|v| format_x(x_axis.value_at(*v)))
-        .y_label_formatter(&|v| format_y(y_axis.value_at(*v)))
-        .x_desc(log_desc(&chart.x_label, chart.log_x))
-        .y_desc(log_desc(&chart.y_label, chart.log_y))
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .draw()?;
-    for (index, (name, points)) in chart.series.iter().enumerate() {
-        let color = COLORS[index % COLORS.len()];
-        let drawn: Vec<(f64, f64)> = points
-            .iter()
-            .filter(|(x, y)| (!chart.log_x || *x > 0.0) && (!chart.log_y || *y > 0.0))
-            .map(|(x, y)| (x_axis.drawn_at(*x), y_axis.drawn_at(*y)))
-            .collect();
-        plot.draw_series(LineSeries::new(drawn.clone(), color.stroke_width(3)))?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
-        plot.draw_series(drawn.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+        format!("{value:.0} s")
     }
-    plot.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 16))
-        .draw()?;
-    root.present()?;
-    Ok(())
 }
 
-/// Text centred vertically on its point, and left or right of it.
-fn anchored<'a>(style: TextStyle<'a>, side: HPos) -> TextStyle<'a> {
-    style.pos(Pos::new(side, VPos::Center))
+fn format_bytes(value: f64) -> String {
+    report::bytes(Some(value))
 }
 
-fn log_desc(label: &str, log: bool) -> String {
-    if log {
-        format!("{label} (log scale)")
+fn format_micros(value: f64) -> String {
+    if value < 1.0 {
+        format!("{value:.2} µs")
     } else {
-        label.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_axis_round_trips() {
-        let axis = Axis { log: true };
-        assert!((axis.value_at(axis.drawn_at(250.0)) - 250.0).abs() < 1e-9);
-        assert_eq!(axis.range([250.0, 9_800.0].into_iter()), (2.0, 5.0));
-        assert_eq!(axis.range([1.02, 100.0].into_iter()).0, -1.0);
+        report::micros(Some(value))
     }
 }

@@ -1,5 +1,6 @@
-//! The scoreboard as data: one [`Row`] per server per scenario, written as a Markdown table
-//! (stdout and README), CSV and JSON (for anyone who wants to plot it differently).
+//! The scoreboard as data: one [`Row`] per server per scenario, written as Markdown (stdout
+//! and README; each scenario module writes its own table), CSV and JSON (for anyone who wants
+//! to plot it differently; the slides read `bench.json`, so fields are only ever added).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -9,6 +10,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::machine::Stamp;
+pub use crate::publish::{RESULTS_END, RESULTS_START, readme_with_results};
+use crate::scenarios;
 
 /// Which scenario a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -56,7 +59,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Extrapolated => "extrapolated",
@@ -92,6 +95,10 @@ pub struct Row {
     pub probe_p99_us: Option<f64>,
     pub wait_us: Option<f64>,
     pub note: String,
+    /// Echo: CPU seconds the client used in one run (median over rounds).
+    pub client_cpu_secs: Option<f64>,
+    /// Echo: CPU seconds the server (all its processes) used in the same run.
+    pub server_cpu_secs: Option<f64>,
 }
 
 impl Row {
@@ -117,6 +124,8 @@ impl Row {
             probe_p99_us: None,
             wait_us: None,
             note: String::new(),
+            client_cpu_secs: None,
+            server_cpu_secs: None,
         }
     }
 
@@ -167,17 +176,22 @@ pub struct Results {
     pub rows: Vec<Row>,
     pub ratios: Vec<Ratio>,
     pub targets: Vec<Target>,
+    /// How the echo client ran (which client, which CPUs), for the table and the chart.
+    pub echo_client: String,
+    /// The echo scenario's CPUs, [client, server], when it pinned them.
+    pub echo_cpus: Option<[usize; 2]>,
     /// Things worth knowing that belong to no row (peers missing, build notes).
     pub notes: Vec<String>,
 }
 
 impl Results {
-    fn rows(&self, scenario: Scenario) -> impl Iterator<Item = &Row> {
+    /// The rows of one scenario, in the order they were measured.
+    pub fn rows(&self, scenario: Scenario) -> impl Iterator<Item = &Row> {
         self.rows.iter().filter(move |r| r.scenario == scenario)
     }
 
     /// Servers in the order they first appear.
-    fn servers(&self, scenario: Scenario) -> Vec<String> {
+    pub fn servers(&self, scenario: Scenario) -> Vec<String> {
         let mut seen = Vec::new();
         for row in self.rows(scenario) {
             if !seen.contains(&row.server) {
@@ -187,7 +201,8 @@ impl Results {
         seen
     }
 
-    fn sizes(&self, scenario: Scenario) -> Vec<u64> {
+    /// The sizes (clients, connections, descriptors) one scenario ran at, smallest first.
+    pub fn sizes(&self, scenario: Scenario) -> Vec<u64> {
         self.rows(scenario)
             .map(|r| r.clients)
             .collect::<BTreeSet<_>>()
@@ -195,7 +210,8 @@ impl Results {
             .collect()
     }
 
-    fn find(&self, scenario: Scenario, server: &str, clients: u64) -> Option<&Row> {
+    /// The row of `server` at `clients` in one scenario.
+    pub fn find(&self, scenario: Scenario, server: &str, clients: u64) -> Option<&Row> {
         self.rows(scenario)
             .find(|r| r.server == server && r.clients == clients)
     }
@@ -209,16 +225,22 @@ impl Results {
             if self.quick { " (--quick)" } else { "" }
         );
         let _ = writeln!(out, "{}\n", self.stamp.line());
-        self.echo_table(&mut out);
-        self.lookup_table(&mut out);
-        self.idle_table(
+        scenarios::echo::table(self, &mut out);
+        scenarios::lookup::table(self, &mut out);
+        scenarios::idle::table(
+            self,
             &mut out,
             Scenario::Idle,
             "Idle connections held, and memory per connection",
         );
-        self.slow_table(&mut out);
-        self.wait_table(&mut out);
-        self.idle_table(&mut out, Scenario::C100k, "C100K: 100,000 idle connections");
+        scenarios::slow::table(self, &mut out);
+        scenarios::wait::table(self, &mut out);
+        scenarios::idle::table(
+            self,
+            &mut out,
+            Scenario::C100k,
+            "C100K: 100,000 idle connections",
+        );
         if !self.targets.is_empty() {
             let _ = writeln!(out, "## Targets (issue 5)\n");
             for target in &self.targets {
@@ -241,227 +263,6 @@ impl Results {
         out
     }
 
-    fn echo_table(&self, out: &mut String) {
-        let sizes = self.sizes(Scenario::Echo);
-        if sizes.is_empty() {
-            return;
-        }
-        let rounds = self
-            .rows(Scenario::Echo)
-            .map(|r| r.rounds)
-            .max()
-            .unwrap_or(1);
-        let _ = writeln!(
-            out,
-            "## Echo round trips\n\nMessages per second (median of {rounds} interleaved rounds), \
-             and round-trip latency p50 / p99.\n"
-        );
-        let mut vs: Vec<String> = Vec::new();
-        for ratio in &self.ratios {
-            if !vs.contains(&ratio.vs) {
-                vs.push(ratio.vs.clone());
-            }
-        }
-        let ratio_size = self.ratios.first().map(|r| r.clients);
-        let mut header = vec!["server".to_string()];
-        for size in &sizes {
-            header.push(format!("{} msgs/s", clients(*size)));
-            header.push(format!("{} p50 / p99", clients(*size)));
-        }
-        for name in &vs {
-            header.push(format!("vs {name} ({})", clients(ratio_size.unwrap_or(0))));
-        }
-        table_header(out, &header);
-        let mut notes = Vec::new();
-        for server in self.servers(Scenario::Echo) {
-            let mut cells = vec![server.clone()];
-            for size in &sizes {
-                match self.find(Scenario::Echo, &server, *size) {
-                    Some(row) if row.has_figures() => {
-                        cells.push(number(row.msgs_per_sec));
-                        cells.push(format!("{} / {}", micros(row.p50_us), micros(row.p99_us)));
-                        if !row.note.is_empty() {
-                            notes.push(format!("{server}, {}: {}", clients(*size), row.note));
-                        }
-                    }
-                    Some(row) => {
-                        cells.push(row.status.name().to_string());
-                        cells.push("—".into());
-                        notes.push(format!(
-                            "{server}, {}: {} — {}",
-                            clients(*size),
-                            row.status.name(),
-                            row.note
-                        ));
-                    }
-                    None => {
-                        cells.push("—".into());
-                        cells.push("—".into());
-                    }
-                }
-            }
-            for name in &vs {
-                let ratio = self
-                    .ratios
-                    .iter()
-                    .find(|r| r.server == server && &r.vs == name);
-                cells.push(ratio.map_or("—".into(), |r| format!("{:.2}×", r.ratio)));
-            }
-            table_row(out, &cells);
-        }
-        footnotes(out, &notes);
-    }
-
-    fn lookup_table(&self, out: &mut String) {
-        let servers = self.servers(Scenario::Lookup);
-        if servers.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            out,
-            "## Slow back-end\n\nEvery client sends one `/lookup` at the same moment; how long \
-             until the last one is answered.\n"
-        );
-        table_header(
-            out,
-            &[
-                "server",
-                "clients",
-                "all answered",
-                "answered",
-                "how",
-                "note",
-            ]
-            .map(String::from),
-        );
-        for row in self.rows(Scenario::Lookup) {
-            table_row(
-                out,
-                &[
-                    row.server.clone(),
-                    thousands(row.clients as f64),
-                    row.all_answered_secs
-                        .map_or("—".into(), |s| format!("{s:.2} s")),
-                    row.answered.map_or("—".into(), |n| thousands(n as f64)),
-                    row.status.name().to_string(),
-                    row.note.clone(),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-
-    fn idle_table(&self, out: &mut String, scenario: Scenario, title: &str) {
-        if self.rows(scenario).next().is_none() {
-            return;
-        }
-        let _ = writeln!(
-            out,
-            "## {title}\n\nThe server's resident memory (all its processes) before the \
-             connections and while holding them; a fresh client's round trip meanwhile.\n"
-        );
-        table_header(
-            out,
-            &[
-                "server",
-                "asked",
-                "held",
-                "RSS before",
-                "RSS holding",
-                "per connection",
-                "fresh client",
-                "note",
-            ]
-            .map(String::from),
-        );
-        for row in self.rows(scenario) {
-            table_row(
-                out,
-                &[
-                    row.server.clone(),
-                    thousands(row.clients as f64),
-                    row.held.map_or("—".into(), |n| thousands(n as f64)),
-                    kib(row.rss_before_kib),
-                    kib(row.rss_holding_kib),
-                    bytes(row.rss_per_conn_bytes),
-                    micros(row.probe_p50_us),
-                    status_note(row),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-
-    fn slow_table(&self, out: &mut String) {
-        if self.rows(Scenario::Slow).next().is_none() {
-            return;
-        }
-        let _ = writeln!(
-            out,
-            "## Slow clients\n\nS clients each trickle a line at one byte per second; meanwhile \
-             a fresh client does echo round trips.\n"
-        );
-        table_header(
-            out,
-            &[
-                "server",
-                "slow clients",
-                "fresh client p50",
-                "p99",
-                "round trips",
-                "note",
-            ]
-            .map(String::from),
-        );
-        for row in self.rows(Scenario::Slow) {
-            table_row(
-                out,
-                &[
-                    row.server.clone(),
-                    thousands(row.clients as f64),
-                    micros(row.probe_p50_us),
-                    micros(row.probe_p99_us),
-                    row.answered.map_or("—".into(), |n| thousands(n as f64)),
-                    status_note(row),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-
-    fn wait_table(&self, out: &mut String) {
-        let mechanisms = self.servers(Scenario::Wait);
-        if mechanisms.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            out,
-            "## The cost of one wait\n\nOne `select`/`poll`/`epoll_wait` call with N idle \
-             descriptors watched and one ready (µs per call).\n"
-        );
-        let mut header = vec!["descriptors".to_string()];
-        header.extend(mechanisms.iter().cloned());
-        table_header(out, &header);
-        let mut notes = Vec::new();
-        for size in self.sizes(Scenario::Wait) {
-            let mut cells = vec![thousands(size as f64)];
-            for mechanism in &mechanisms {
-                cells.push(match self.find(Scenario::Wait, mechanism, size) {
-                    Some(row) if row.has_figures() => {
-                        row.wait_us.map_or("—".into(), |us| format!("{us:.2}"))
-                    }
-                    Some(row) => {
-                        notes.push(format!("{mechanism}, {size}: {}", row.note));
-                        row.status.name().to_string()
-                    }
-                    None => "—".into(),
-                });
-            }
-            table_row(out, &cells);
-        }
-        footnotes(out, &notes);
-    }
-
     /// Write `bench.md`, `bench.csv` and `bench.json` into `dir`.
     pub fn write_files(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -480,7 +281,7 @@ impl Results {
         let mut out = String::from(
             "scenario,server,kind,clients,status,rounds,msgs_per_sec,p50_us,p99_us,\
              all_answered_secs,answered,held,rss_before_kib,rss_holding_kib,rss_per_conn_bytes,\
-             probe_p50_us,probe_p99_us,wait_us,note\n",
+             probe_p50_us,probe_p99_us,wait_us,note,client_cpu_secs,server_cpu_secs\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
         let n = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -505,6 +306,8 @@ impl Results {
                 f(r.probe_p99_us),
                 f(r.wait_us),
                 csv_field(&r.note),
+                f(r.client_cpu_secs),
+                f(r.server_cpu_secs),
             ];
             out.push_str(&fields.join(","));
             out.push('\n');
@@ -521,7 +324,8 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn status_note(row: &Row) -> String {
+/// The note, led by the status when it is not "ok".
+pub fn status_note(row: &Row) -> String {
     match row.status {
         Status::Ok => row.note.clone(),
         other if row.note.is_empty() => other.name().to_string(),
@@ -529,17 +333,20 @@ fn status_note(row: &Row) -> String {
     }
 }
 
-fn table_header(out: &mut String, cells: &[String]) {
+/// A Markdown table's header and rule.
+pub fn table_header(out: &mut String, cells: &[String]) {
     table_row(out, cells);
     table_row(out, &vec!["---".to_string(); cells.len()]);
 }
 
-fn table_row(out: &mut String, cells: &[String]) {
+/// One Markdown table row (a `|` in a cell is escaped).
+pub fn table_row(out: &mut String, cells: &[String]) {
     let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
     let _ = writeln!(out, "| {} |", cells.join(" | "));
 }
 
-fn footnotes(out: &mut String, notes: &[String]) {
+/// A list under a table.
+pub fn footnotes(out: &mut String, notes: &[String]) {
     out.push('\n');
     for note in notes {
         let _ = writeln!(out, "- {note}");
@@ -571,7 +378,8 @@ pub fn thousands(value: f64) -> String {
     if value < 0.0 { format!("-{out}") } else { out }
 }
 
-fn number(value: Option<f64>) -> String {
+/// A figure with thousands separators, or a dash.
+pub fn number(value: Option<f64>) -> String {
     value.map_or("—".into(), thousands)
 }
 
@@ -595,7 +403,8 @@ pub fn micros(value: Option<f64>) -> String {
     }
 }
 
-fn kib(value: Option<f64>) -> String {
+/// KiB, in the unit a person reads best.
+pub fn kib(value: Option<f64>) -> String {
     match value {
         None => "—".into(),
         Some(k) if k < 10_240.0 => format!("{k:.0} KiB"),
@@ -611,43 +420,6 @@ pub fn bytes(value: Option<f64>) -> String {
         Some(b) if b < 2_097_152.0 => format!("{:.1} KiB", b / 1024.0),
         Some(b) => format!("{:.1} MiB", b / 1_048_576.0),
     }
-}
-
-/// The bench README's "Latest results" section lies between these two lines; `--publish`
-/// rewrites it.
-pub const RESULTS_START: &str = "<!-- results:start -->";
-/// See [`RESULTS_START`].
-pub const RESULTS_END: &str = "<!-- results:end -->";
-
-/// `readme` with the text between the result markers replaced: the `charts` (SVG file names
-/// in `results/`), then `table` (bench.md) without its title and with its sections one level
-/// down. `None` if the markers are missing.
-pub fn readme_with_results(readme: &str, table: &str, charts: &[&str]) -> Option<String> {
-    let (before, rest) = readme.split_once(RESULTS_START)?;
-    let (_, after) = rest.split_once(RESULTS_END)?;
-    let mut section = String::from(
-        "\nFrom the last full run on the course machine (`cargo run --release -p bench -- \
-         --publish`); PNG versions of the charts sit beside the SVGs in [`results/`](results) \
-         for slides.\n",
-    );
-    for name in charts {
-        let title = name.trim_end_matches(".svg").replace('_', " ");
-        section.push_str(&format!("\n![{title}](results/{name})\n"));
-    }
-    section.push('\n');
-    for line in table
-        .lines()
-        .skip_while(|l| l.starts_with("# ") || l.is_empty())
-    {
-        if line.starts_with('#') {
-            section.push('#');
-        }
-        section.push_str(line);
-        section.push('\n');
-    }
-    Some(format!(
-        "{before}{RESULTS_START}{section}{RESULTS_END}{after}"
-    ))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The servers under test: starting one as a child process on a free port, checking that it
-//! speaks the line protocol, reading its memory, and stopping it by its process group.
+//! The servers under test: starting one as a child process on a free port (pinned to a CPU
+//! when asked), checking that it speaks the line protocol, reading its memory and CPU time,
+//! and stopping it by its process group.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::declared::Targets;
 
 /// What kind of server a contender is; the charts colour and group by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +38,8 @@ impl Kind {
 }
 
 /// A limit that stops a server from taking a scenario as asked, and why.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limit {
     pub at: u64,
     pub why: String,
@@ -72,6 +77,12 @@ pub struct Contender {
     pub args: Vec<String>,
     pub port: Port,
     pub limits: Limits,
+    /// What it should reach, judged by each scenario.
+    pub targets: Targets,
+    /// The label others are compared with it under ("tokio", "Node"), if it is a yardstick.
+    pub yardstick: Option<String>,
+    /// Only these scenarios; empty: every scenario but c100k.
+    pub scenarios: Vec<String>,
 }
 
 /// A server running as our child, in its own process group.
@@ -84,8 +95,22 @@ pub struct Running {
 const OUTPUT_TAIL: usize = 20;
 
 impl Contender {
+    /// Whether it takes part in `scenario` ("echo", "c100k", ...).
+    pub fn takes_part_in(&self, scenario: &str) -> bool {
+        if self.scenarios.is_empty() {
+            scenario != "c100k"
+        } else {
+            self.scenarios.iter().any(|s| s == scenario)
+        }
+    }
+
     /// Start the server, wait until it listens, and check one echo round trip.
     pub fn start(&self) -> anyhow::Result<Running> {
+        self.start_on(None)
+    }
+
+    /// [`Contender::start`], with the server and every thread it starts kept on `cpu`.
+    pub fn start_on(&self, cpu: Option<usize>) -> anyhow::Result<Running> {
         let mut args = self.args.clone();
         let given_port = match self.port {
             Port::Announced => {
@@ -112,6 +137,9 @@ impl Contender {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
         }
+        if let Some(cpu) = cpu {
+            crate::cpu::pin_child(&mut command, cpu);
+        }
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", self.program.display()))?;
@@ -128,39 +156,9 @@ impl Contender {
             addr: SocketAddr::from(([127, 0, 0, 1], given_port.unwrap_or(0))),
             output,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
         match given_port {
-            None => loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match lines_rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                    Ok(line) => {
-                        if let Some(addr) = announced_addr(&line) {
-                            running.addr = addr;
-                            break;
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        running.wait_briefly();
-                        bail!("exited before it listened: {}", running.last_words());
-                    }
-                }
-                if Instant::now() >= deadline {
-                    bail!("printed no `listening on ADDR` line within 20 s");
-                }
-            },
-            Some(_) => loop {
-                if TcpStream::connect_timeout(&running.addr, Duration::from_millis(200)).is_ok() {
-                    break;
-                }
-                if running.child.try_wait().ok().flatten().is_some() {
-                    bail!("exited before it listened: {}", running.last_words());
-                }
-                if Instant::now() >= deadline {
-                    bail!("did not accept connections within 20 s");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            },
+            None => running.wait_for_announcement(&lines_rx)?,
+            Some(_) => running.wait_for_accepting()?,
         }
         speaks_the_protocol(running.addr)?;
         Ok(running)
@@ -177,6 +175,11 @@ impl Running {
         group_rss_kib(self.pid())
     }
 
+    /// CPU time (user + system) of the server and every process it forked, in seconds.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        crate::cpu::group_cpu_secs(self.pid())
+    }
+
     /// Whether it is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -191,6 +194,47 @@ impl Running {
             .find(|line| !line.trim().is_empty())
             .cloned()
             .unwrap_or_else(|| "(no output)".into())
+    }
+
+    /// Wait (at most 20 s) for the `listening on ADDR` line, and take the address from it.
+    fn wait_for_announcement(&mut self, lines: &mpsc::Receiver<String>) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) => {
+                    if let Some(addr) = announced_addr(&line) {
+                        self.addr = addr;
+                        return Ok(());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.wait_briefly();
+                    bail!("exited before it listened: {}", self.last_words());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!("printed no `listening on ADDR` line within 20 s");
+            }
+        }
+    }
+
+    /// Wait (at most 20 s) until the port we gave it accepts a connection.
+    fn wait_for_accepting(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if self.child.try_wait().ok().flatten().is_some() {
+                bail!("exited before it listened: {}", self.last_words());
+            }
+            if Instant::now() >= deadline {
+                bail!("did not accept connections within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn wait_briefly(&mut self) {
@@ -285,32 +329,41 @@ pub fn speaks_the_protocol(addr: SocketAddr) -> anyhow::Result<()> {
 /// Sum the resident memory of every process in process group `pgid`, in KiB.
 #[cfg(target_os = "linux")]
 pub fn group_rss_kib(pgid: u32) -> Option<f64> {
-    // Linux: /proc/<pid>/stat names each process's group; /proc/<pid>/status its VmRSS.
-    let mut total = 0.0;
-    let mut found = false;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
+    let sizes: Vec<f64> = group_stats(pgid)
+        .iter()
+        .filter_map(|(pid, _)| vm_rss_kib(pid))
+        .collect();
+    (!sizes.is_empty()).then(|| sizes.iter().sum())
+}
+
+/// Linux: every process in group `pgid`, with the fields of its `/proc/<pid>/stat` after the
+/// command name (which may hold spaces; the fields after its closing ')' are fixed: the
+/// state is field 0 here, the process group 2, utime 11, stime 12, cutime 13, cstime 14).
+#[cfg(target_os = "linux")]
+pub fn group_stats(pgid: u32) -> Vec<(String, Vec<String>)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
             .to_str()
             .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .map(String::from)
         else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        // The command name may hold spaces; fields after its closing ')' are fixed.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let pgrp: Option<u32> = after.split_whitespace().nth(2).and_then(|f| f.parse().ok());
-        if pgrp != Some(pgid) {
-            continue;
-        }
-        if let Some(kib) = vm_rss_kib(pid) {
-            total += kib;
-            found = true;
+        let fields: Vec<String> = after.split_whitespace().map(String::from).collect();
+        if fields.get(2).and_then(|f| f.parse::<u32>().ok()) == Some(pgid) {
+            found.push((pid, fields));
         }
     }
-    found.then_some(total)
+    found
 }
 
 #[cfg(target_os = "linux")]

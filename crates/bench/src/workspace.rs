@@ -1,29 +1,20 @@
-//! Finding the steps and building them.
-//!
-//! Steps are found, not listed: every workspace package named `stepNN-*` and each of its
-//! binaries is a candidate, so a new step joins the scoreboard by itself. The bench builds
+//! The workspace as cargo sees it (`cargo metadata`, which also carries what each step
+//! declares for the bench: see `declared.rs`), and building the binaries. The bench builds
 //! them in the profile it runs in (`cargo run -p bench` → debug, `--release` → release) and
-//! runs the binaries from the same target directory.
+//! runs them from the same target directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
-
-/// One binary of one step package.
-#[derive(Debug, Clone)]
-pub struct StepBin {
-    pub package: String,
-    pub bin: String,
-}
 
 /// The workspace as cargo sees it, and where the bench finds built binaries.
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
     pub packages: Vec<String>,
-    pub steps: Vec<StepBin>,
+    /// `cargo metadata --no-deps` output, for `declared::entries`.
+    pub metadata: serde_json::Value,
     /// Where the binaries of this profile are (the directory the bench itself runs from).
     pub bin_dir: PathBuf,
     /// The target directory (parent of `bin_dir`).
@@ -32,41 +23,13 @@ pub struct Workspace {
     pub profile_args: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct Metadata {
-    packages: Vec<Package>,
-    workspace_root: PathBuf,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    name: String,
-    targets: Vec<Target>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    name: String,
-    kind: Vec<String>,
-}
-
 /// The cargo that started us (`cargo run` sets `CARGO`), or the one on PATH.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Whether a package name is a course step: `step` followed by two digits and a dash.
-pub fn is_step_package(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    name.starts_with("step")
-        && bytes.len() > 7
-        && bytes[4].is_ascii_digit()
-        && bytes[5].is_ascii_digit()
-        && bytes[6] == b'-'
-}
-
 impl Workspace {
-    /// Ask cargo for the workspace's packages and find the steps among them.
+    /// Ask cargo for the workspace's packages and their metadata.
     pub fn discover() -> anyhow::Result<Self> {
         let output = Command::new(cargo())
             .args(["metadata", "--no-deps", "--format-version", "1"])
@@ -78,23 +41,18 @@ impl Workspace {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        let metadata: Metadata = serde_json::from_slice(&output.stdout)
+        let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
             .context("cannot read `cargo metadata` output")?;
-        let mut steps = Vec::new();
-        for package in &metadata.packages {
-            if !is_step_package(&package.name) {
-                continue;
-            }
-            for target in &package.targets {
-                if target.kind.iter().any(|k| k == "bin") {
-                    steps.push(StepBin {
-                        package: package.name.clone(),
-                        bin: target.name.clone(),
-                    });
-                }
-            }
-        }
-        steps.sort_by(|a, b| a.bin.cmp(&b.bin));
+        let root = metadata["workspace_root"]
+            .as_str()
+            .map(PathBuf::from)
+            .context("`cargo metadata` names no workspace root")?;
+        let packages = metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(String::from))
+            .collect();
 
         let exe = std::env::current_exe().context("cannot find the bench's own binary")?;
         let bin_dir = exe
@@ -112,9 +70,9 @@ impl Workspace {
             other => vec!["--profile".to_string(), other.to_string()],
         };
         Ok(Workspace {
-            root: metadata.workspace_root,
-            packages: metadata.packages.into_iter().map(|p| p.name).collect(),
-            steps,
+            root,
+            packages,
+            metadata,
             bin_dir,
             target_dir,
             profile_args,
@@ -180,18 +138,5 @@ fn is_executable(path: &Path) -> bool {
     #[cfg(not(unix))]
     {
         path.is_file()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn step_packages() {
-        assert!(is_step_package("step05-epoll"));
-        assert!(!is_step_package("stepper"));
-        assert!(!is_step_package("step5-x"));
-        assert!(!is_step_package("loadgen"));
     }
 }

@@ -43,6 +43,8 @@ fn sample() -> Results {
             met: Some(true),
             detail: "212 B".into(),
         }],
+        echo_client: "client: loadgen --mode lean-echo".into(),
+        echo_cpus: Some([0, 1]),
         notes: vec!["socat: not found, skipped".into()],
     }
 }

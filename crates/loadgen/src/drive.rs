@@ -43,6 +43,8 @@ async fn run_unbounded(options: &Options, sources: u32, offset: u8) -> anyhow::R
         Mode::Lookup => look_up(options, connections, &mut report).await,
         Mode::Idle => idle(options, connections, &mut report).await,
         Mode::Slow => slow(options, connections, &mut report).await,
+        // main runs lean-echo without tokio; asked here anyway, it is plain echo.
+        Mode::LeanEcho => echo(options, connections, &mut report).await,
         Mode::Comet => crate::comet::wait_for_news(options, connections, &mut report).await,
     }
     if report.duration_secs == 0.0 {
@@ -390,7 +392,7 @@ async fn echo_round_trip(
 
 /// A server's words for a failure reason: its first line, shortened, so that a thousand
 /// callers turned away the same way count as one reason in the report.
-fn quote(bytes: &[u8]) -> String {
+pub(crate) fn quote(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let line = text.lines().next().unwrap_or_default();
     let short: String = line.chars().take(40).collect();

@@ -11,6 +11,11 @@
 //!   still answers. Reports how many were held to the end (the C10K question itself).
 //! - `slow`: connections type one byte a second; meanwhile a fresh client measures how long
 //!   its echo takes. A server that ties an operator to each slow caller stops answering.
+//! - `lean-echo`: the echo round trips from one thread and one poller (`lean.rs`), a client
+//!   cheaper than the server it measures; the bench's echo scenario uses it, with `--cpu`.
+//!
+//! Every report also says how much CPU the client itself used (`cpu_secs`), so a reader can
+//! check that the server, not the client, was the bottleneck.
 //! - `comet`: connections are browsers of step 09's chat, hanging on `GET /wait`; once the
 //!   server holds them all, one message is posted. Reports how many got it, the fan-out
 //!   latency, and (`--server-pid`) the server's RSS per waiting browser.
@@ -25,6 +30,7 @@
 
 mod comet;
 mod drive;
+mod lean;
 mod report;
 
 use std::net::SocketAddr;
@@ -66,6 +72,12 @@ pub struct Options {
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
 
+    /// Lean-echo mode: lines each connection sends at once (in one write) before it waits
+    /// for them all to come back. 1: plain round trips (the bench's choice: a server that
+    /// writes each line alone without TCP_NODELAY stalls on Nagle's algorithm past 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    depth: u32,
+
     /// Lookup mode: how long each look-up takes on the server, in milliseconds.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=protocol::MAX_LOOKUP_MS))]
     lookup_ms: u64,
@@ -84,6 +96,10 @@ pub struct Options {
     #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     connect_timeout: f64,
 
+    /// Run on this CPU only (Linux, sched_setaffinity; elsewhere the option is refused), so
+    /// that the client and the server it measures do not take turns on the same core.
+    #[arg(long)]
+    cpu: Option<usize>,
     /// Comet mode: the server's process id, to read its RSS per waiting browser (Linux).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -108,6 +124,8 @@ pub enum Mode {
     Lookup,
     Idle,
     Slow,
+    /// Echo from one thread and one poller: a client cheaper than the server it measures.
+    LeanEcho,
     Comet,
 }
 
@@ -118,6 +136,7 @@ impl Mode {
             Mode::Lookup => "lookup",
             Mode::Idle => "idle",
             Mode::Slow => "slow",
+            Mode::LeanEcho => "lean-echo",
             Mode::Comet => "comet",
         }
     }
@@ -134,6 +153,9 @@ fn main() -> ExitCode {
     protocol::cli::run(|| {
         let options: Options = protocol::cli::parse_options();
         check_target(options.target)?;
+        if let Some(cpu) = options.cpu {
+            pin_to_cpu(cpu)?;
+        }
         let limit = protocol::fd_limit::raise().context("cannot read the descriptor limit")?;
         let sources = options
             .sources
@@ -153,20 +175,7 @@ fn main() -> ExitCode {
             .clamp(1, 64)
             .min(options.conns);
 
-        // Comet mode: the parent's poster joins the room before any browser parks, and posts
-        // from a thread of its own once the server holds them all.
-        let posting = match (options.mode, options.child_source_offset) {
-            (Mode::Comet, None) => {
-                let poster = comet::Poster::join(options.target, options.server_pid)?;
-                let expected = u64::from(options.conns);
-                let patience =
-                    Duration::from_secs_f64(options.connect_timeout + options.duration / 2.0);
-                Some(std::thread::spawn(move || {
-                    poster.post_when_parked(expected, patience)
-                }))
-            }
-            _ => None,
-        };
+        let posting = comet_poster(&options)?;
         let mut report = if procs > 1 && options.child_source_offset.is_none() {
             if !options.json {
                 println!(
@@ -176,15 +185,7 @@ fn main() -> ExitCode {
             }
             run_children(&options, procs, sources)?
         } else {
-            let offset = options.child_source_offset.unwrap_or(0);
-            if options.child_source_offset.is_some() {
-                die_with_parent();
-            }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(drive::run(&options, sources, offset))?
+            drive_here(&options, sources)?
         };
         if let Some(posting) = posting {
             match posting.join() {
@@ -193,6 +194,7 @@ fn main() -> ExitCode {
                 Err(_) => report.fail("poster: panicked".into()),
             }
         }
+        report.cpu_secs = cpu_secs();
 
         if options.child_source_offset.is_some() {
             println!("{}", report.to_json(true));
@@ -203,6 +205,38 @@ fn main() -> ExitCode {
         }
         Ok(())
     })
+}
+
+/// Comet mode: the parent's poster joins the room before any browser parks, and posts from a
+/// thread of its own once the server holds them all.
+fn comet_poster(
+    options: &Options,
+) -> anyhow::Result<Option<std::thread::JoinHandle<anyhow::Result<comet::Posted>>>> {
+    if options.mode != Mode::Comet || options.child_source_offset.is_some() {
+        return Ok(None);
+    }
+    let poster = comet::Poster::join(options.target, options.server_pid)?;
+    let expected = u64::from(options.conns);
+    let patience = Duration::from_secs_f64(options.connect_timeout + options.duration / 2.0);
+    Ok(Some(std::thread::spawn(move || {
+        poster.post_when_parked(expected, patience)
+    })))
+}
+
+/// Run in this process: lean-echo on this thread, every other mode on tokio.
+fn drive_here(options: &Options, sources: u32) -> anyhow::Result<Report> {
+    if options.child_source_offset.is_some() {
+        die_with_parent();
+    }
+    if options.mode == Mode::LeanEcho {
+        return lean::run(options);
+    }
+    let offset = options.child_source_offset.unwrap_or(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(drive::run(options, sources, offset))
 }
 
 /// Traffic from this tool goes to this machine only.
@@ -234,9 +268,11 @@ fn run_children(options: &Options, procs: u32, sources: u32) -> anyhow::Result<R
             .args(["--mode", options.mode.name()])
             .args(["--duration", &options.duration.to_string()])
             .args(["--rate", &options.rate.to_string()])
+            .args(["--depth", &options.depth.to_string()])
             .args(["--lookup-ms", &options.lookup_ms.to_string()])
             .args(["--connect-timeout", &options.connect_timeout.to_string()])
             .args(["--procs", "1", "--quiet", "--json"])
+            .args(options.cpu.map(|cpu| format!("--cpu={cpu}")))
             // Each child gets source addresses of its own (127.0.0.1 + offset, ...): two
             // children sharing one would run out of its ports together.
             .args(["--sources", &per_child_sources.to_string()])
@@ -273,6 +309,52 @@ fn die_with_parent() {
     // parent exits.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+}
+
+/// Keep this process (and the threads it starts later) on one CPU.
+#[cfg(target_os = "linux")]
+fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
+    // SAFETY: cpu_set_t is plain data, all zeroes is the empty set; CPU_SET writes one bit
+    // inside it (it checks the index against the set's size); sched_setaffinity(0, ...) reads
+    // the set and applies it to this thread, the only one so far (main runs this first).
+    let pinned = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if pinned != 0 {
+        bail!(
+            "cannot pin loadgen to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Other systems have no sched_setaffinity (macOS only takes hints): say so and stop.
+#[cfg(not(target_os = "linux"))]
+fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
+    bail!("--cpu {cpu}: pinning to a CPU needs Linux (sched_setaffinity)")
+}
+
+/// CPU time (user + system) this process and its finished children used, in seconds.
+fn cpu_secs() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let used = |who| {
+            // SAFETY: rusage is plain data that getrusage fills in; all zeroes is valid.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: getrusage writes only into `usage`, which lives for the call.
+            let ok = unsafe { libc::getrusage(who, &mut usage) } == 0;
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            ok.then(|| secs(usage.ru_utime) + secs(usage.ru_stime))
+        };
+        Some(used(libc::RUSAGE_SELF)? + used(libc::RUSAGE_CHILDREN).unwrap_or(0.0))
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

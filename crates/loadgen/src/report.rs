@@ -33,6 +33,8 @@ pub struct Report {
     pub held: Option<u64>,
     /// What a fresh client saw during an idle or slow run.
     pub probe: Option<Histogram<u64>>,
+    /// CPU seconds (user + system) the client itself used, children included.
+    pub cpu_secs: Option<f64>,
     /// Comet mode: browsers the server held when the message was posted, and its RSS (KiB)
     /// before they connected and while they waited.
     pub waiting_at_post: Option<u64>,
@@ -68,6 +70,7 @@ impl Report {
             answered: None,
             held: None,
             probe: None,
+            cpu_secs: None,
             waiting_at_post: None,
             rss_before_kib: None,
             rss_parked_kib: None,
@@ -129,6 +132,7 @@ impl Report {
             "answered": self.answered,
             "held": self.held,
             "probe_latency_us": self.probe.as_ref().and_then(quantiles),
+            "cpu_secs": self.cpu_secs,
             "waiting_at_post": self.waiting_at_post,
             "rss_before_kib": self.rss_before_kib,
             "rss_parked_kib": self.rss_parked_kib,
@@ -172,6 +176,7 @@ impl Report {
                 Some(hex) => Some(from_hex(hex)?),
                 None => None,
             },
+            cpu_secs: v["cpu_secs"].as_f64(),
             waiting_at_post: None,
             rss_before_kib: None,
             rss_parked_kib: None,
@@ -252,6 +257,9 @@ impl Report {
         }
         if let Some(probe) = &self.probe {
             let _ = writeln!(out, "  a fresh client meanwhile: {}", describe(probe));
+        }
+        if let Some(cpu) = self.cpu_secs {
+            let _ = writeln!(out, "  the client itself used {cpu:.2} s of CPU");
         }
         out
     }

@@ -93,6 +93,24 @@ fn echo_counts_messages_and_orders_its_quantiles() {
 }
 
 #[test]
+fn lean_echo_counts_round_trips_and_its_own_cpu() {
+    let mut args = vec!["--conns", "10", "--mode", "lean-echo", "--duration", "0.5"];
+    if cfg!(target_os = "linux") {
+        args.push("--cpu=0"); // every machine has a CPU 0
+    }
+    let r = report(server(), &args);
+    assert_eq!(r["mode"], "lean-echo");
+    assert_eq!(r["conns_made"], 10);
+    assert_eq!(r["conns_failed"], 0, "{r}");
+    assert!(r["messages"].as_u64().unwrap() > 10, "{r}");
+    let l = &r["latency_us"];
+    assert!(l["p50"].as_u64() <= l["p99"].as_u64(), "{l}");
+    if cfg!(unix) {
+        assert!(r["cpu_secs"].as_f64().is_some_and(|s| s >= 0.0), "{r}");
+    }
+}
+
+#[test]
 fn echo_at_a_fixed_rate_sends_about_that_many() {
     let r = report(
         server(),

@@ -1,5 +1,5 @@
-//! What `wait-cost --json` reports (crates/wait-cost): the cost of one select/poll/epoll wait
-//! as the number of watched idle descriptors grows.
+//! Parses what `wait-cost --json` reports (crates/wait-cost; the `wait` scenario runs it):
+//! the cost of one select/poll/epoll wait as the number of watched idle descriptors grows.
 
 use anyhow::Context;
 use serde_json::Value;

@@ -1,6 +1,7 @@
-//! What `loadgen --json` reports: the last line of its standard output is one JSON object
-//! (see `crates/loadgen`). Fields a mode does not use are absent or `null`, so every field
-//! here has a default and unknown fields are ignored: a newer loadgen does not break the bench.
+//! Parses what `loadgen --json` reports (`loadgen_run` runs it): the last line of its
+//! standard output is one JSON object (see `crates/loadgen`). Fields a mode does not use are
+//! absent or `null`, so every field here has a default and unknown fields are ignored: a
+//! newer loadgen does not break the bench.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,8 @@ pub struct LoadReport {
     pub held: Option<u64>,
     /// Idle and slow modes: what a fresh client saw meanwhile.
     pub probe_latency_us: Option<Latency>,
+    /// CPU seconds the client itself used (children included).
+    pub cpu_secs: Option<f64>,
 }
 
 /// Latency percentiles in microseconds.
