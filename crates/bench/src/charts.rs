@@ -59,7 +59,11 @@ pub fn draw(results: &Results, plan: &Plan, out: &Path) -> anyhow::Result<Vec<Pa
             ),
             "RSS per waiting browser",
             |r: &Row| r.rss_per_waiting_bytes,
-            (format_bytes, report::decimal_bytes, "bytes per waiting browser"),
+            (
+                format_bytes,
+                report::decimal_bytes,
+                "bytes per waiting browser",
+            ),
         )
         .map(|c| (c, "comet_rss_per_waiting_browser")),
         comet_fanout(results, plan).map(|c| (c, "comet_fanout_latency")),
@@ -237,7 +241,7 @@ fn comet_fanout(results: &Results, plan: &Plan) -> Option<BarChart> {
         bars,
         log_scale: false,
         format: format_micros,
-        format_axis: format_micros,
+        format_axis: |us| report::micros(Some(us)),
     })
 }
 

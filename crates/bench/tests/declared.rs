@@ -84,7 +84,10 @@ fn an_unknown_protocol_is_refused() {
     metadata["packages"][0]["metadata"]["bench"]["runs"][0]["protocol"] = "htp".into();
     let err = entries(&metadata).expect_err("an unknown protocol is refused");
     let err = format!("{err:#}");
-    assert!(err.contains("step42-new-idea") && err.contains("htp"), "{err}");
+    assert!(
+        err.contains("step42-new-idea") && err.contains("htp"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -207,10 +207,14 @@ fn the_comet_row_makes_a_table_and_two_charts() {
         ),
         "{markdown}"
     );
-    assert!(results.csv().contains(",200,200,21000.000,45000.000,47500.000,12800.000"));
+    assert!(
+        results
+            .csv()
+            .contains(",200,200,21000.000,45000.000,47500.000,12800.000")
+    );
     let dir = std::env::temp_dir().join(format!("bench-comet-{}", std::process::id()));
-    let drawn = bench::charts::draw(&results, &bench::plan::Plan::quick(None), &dir)
-        .expect("charts draw");
+    let drawn =
+        bench::charts::draw(&results, &bench::plan::Plan::quick(None), &dir).expect("charts draw");
     for stem in ["comet_fanout_latency", "comet_rss_per_waiting_browser"] {
         for ext in ["png", "svg"] {
             let file = dir.join(format!("{stem}.{ext}"));

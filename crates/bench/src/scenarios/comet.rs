@@ -110,10 +110,7 @@ fn measured(row: &mut Row, run: &Run, before: Option<f64>, notes: &mut Vec<Strin
     row.fanout_p50_us = latency.p50;
     row.fanout_p99_us = latency.p99;
     // The exact last arrival; the histogram's max is rounded to three digits.
-    row.fanout_last_us = report
-        .all_answered_secs
-        .map(|s| s * 1e6)
-        .or(latency.max);
+    row.fanout_last_us = report.all_answered_secs.map(|s| s * 1e6).or(latency.max);
     row.rss_per_waiting_bytes = report.rss_per_waiting_bytes;
     row.rss_before_kib = report.rss_before_kib;
     row.rss_holding_kib = report.rss_parked_kib;
