@@ -51,6 +51,22 @@ pub fn draw(results: &Results, plan: &Plan, out: &Path) -> anyhow::Result<Vec<Pa
             (format_micros, format_micros, "latency"),
         )
         .map(|c| (c, "slow_clients_fresh_latency")),
+        one(
+            Scenario::Comet,
+            format!(
+                "Memory per waiting browser ({} on a long poll, RSS growth ÷ browsers)",
+                report::thousands(plan.comet_browsers as f64)
+            ),
+            "RSS per waiting browser",
+            |r: &Row| r.rss_per_waiting_bytes,
+            (
+                format_bytes,
+                report::decimal_bytes,
+                "bytes per waiting browser",
+            ),
+        )
+        .map(|c| (c, "comet_rss_per_waiting_browser")),
+        comet_fanout(results, plan).map(|c| (c, "comet_fanout_latency")),
     ];
     for (chart, file) in charts.into_iter().flatten() {
         drawn.extend(render_bars(&chart, out, file, &stamp)?);
@@ -180,6 +196,53 @@ fn bar_note(row: &Row, value: Option<f64>, largest: u64) -> Option<String> {
         Status::Extrapolated => Some("extrapolated".into()),
         _ => Some(format!("{}: {}", row.status_word(), short(&row.note))),
     }
+}
+
+/// Comet: fan-out latency p50, p99 and the last browser, one bar each per server, and how
+/// many got the message when not all did.
+fn comet_fanout(results: &Results, plan: &Plan) -> Option<BarChart> {
+    let rows: Vec<&Row> = results.rows(Scenario::Comet).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let bars = rows
+        .iter()
+        .map(|row| {
+            let values = [row.fanout_p50_us, row.fanout_p99_us, row.fanout_last_us]
+                .map(|v| v.filter(|_| row.has_figures()))
+                .to_vec();
+            let got = row.got_it.unwrap_or(0);
+            let note = if !row.has_figures() {
+                Some(format!("{}: {}", row.status_word(), short(&row.note)))
+            } else if got < row.clients {
+                Some(format!(
+                    "{} of {} got it",
+                    report::thousands(got as f64),
+                    report::thousands(row.clients as f64)
+                ))
+            } else {
+                None
+            };
+            Bar {
+                label: row.server.clone(),
+                values,
+                note,
+                faded: false,
+            }
+        })
+        .collect();
+    Some(BarChart {
+        title: format!(
+            "One message to {} browsers waiting on a long poll: fan-out latency",
+            report::thousands(plan.comet_browsers as f64)
+        ),
+        value_label: "from the post to a browser's answer".into(),
+        series: ["p50", "p99", "last browser"].map(String::from).to_vec(),
+        bars,
+        log_scale: false,
+        format: format_micros,
+        format_axis: |us| report::micros(Some(us)),
+    })
 }
 
 /// One line per mechanism: µs per wait call as watched descriptors grow.

@@ -9,6 +9,7 @@
 //! args = ["--pool", "10"]       # one entry per way to run it; the name is bin + args
 //! operators = { at = 10, why = "10 operators: ..." }
 //! targets = { lookup-within = 1.5, idle-max-bytes = 256, echo-at-least = { Node = 1.2 } }
+//! protocol = "http"             # step 09: HTTP, not the line protocol (default "line")
 //! ```
 //!
 //! A `stepNN-*` package needs no entry at all: each binary runs once, with no limits and no
@@ -21,7 +22,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::server::Limit;
+use crate::server::{Limit, Protocol};
 
 /// One way to run one server, as declared (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -45,8 +46,12 @@ pub struct Declared {
     pub kind: Option<String>,
     /// Others are compared with this one under this label (e.g. "tokio", "Node").
     pub yardstick: Option<String>,
-    /// Take part only in these scenarios (e.g. `["c100k"]`); empty: every scenario but c100k.
+    /// Take part only in these scenarios (e.g. `["c100k"]`); empty: every scenario of its
+    /// protocol but c100k.
     pub scenarios: Vec<String>,
+    /// "line" (the course's line protocol, the default) or "http" (step 09): which start-up
+    /// check it gets and which scenarios it can take. Any other value is refused.
+    pub protocol: Protocol,
     /// Serves at most this many callers at once; the rest wait.
     pub operators: Option<Limit>,
     /// Cannot hold more connections than this.

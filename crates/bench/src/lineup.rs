@@ -1,7 +1,7 @@
 //! Who runs: every run each package declares (`declared.rs`), every binary of a `stepNN-*`
 //! package, and the peers found on this machine. Each one left out is a note with the reason:
 //! not built, not a server (no `--port` option: step 03 counts threads), not speaking the
-//! line protocol (step 09 speaks HTTP), a peer's runtime missing.
+//! protocol it declares (the line protocol, or HTTP for step 09), a peer's runtime missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,6 +61,7 @@ pub fn contender(entry: &Entry, finder: &Finder) -> Result<Contender, String> {
         targets: declared.targets.clone(),
         yardstick: declared.yardstick.clone(),
         scenarios: declared.scenarios.clone(),
+        protocol: declared.protocol,
     })
 }
 
@@ -100,7 +101,8 @@ fn succeeds(program: &Path, args: &[String]) -> bool {
 }
 
 /// The lineup for this run: declared contenders that are built and are servers, kept when
-/// their name contains one of `only` (all when empty), and that start and echo a line.
+/// their name contains one of `only` (all when empty), and that start and speak their
+/// protocol (echo a line, or answer an HTTP request).
 pub fn find(
     entries: &[Entry],
     finder: &Finder,
@@ -125,7 +127,7 @@ pub fn find(
     found
 }
 
-/// Built, takes `--port` (when the bench passes it), starts and echoes a line.
+/// Built, takes `--port` (when the bench passes it), starts and speaks its protocol.
 fn is_a_server(contender: &Contender) -> Result<(), String> {
     let name = &contender.name;
     if contender.kind != Kind::Peer && !contender.program.exists() {

@@ -35,6 +35,13 @@ pub struct LoadReport {
     pub probe_latency_us: Option<Latency>,
     /// CPU seconds the client itself used (children included).
     pub cpu_secs: Option<f64>,
+    /// Comet mode: browsers the server held when the message was posted.
+    pub waiting_at_post: Option<u64>,
+    /// Comet mode (`--server-pid`, Linux): the server's RSS before the browsers connected
+    /// and while they all waited, in KiB, and the growth per waiting browser in bytes.
+    pub rss_before_kib: Option<f64>,
+    pub rss_parked_kib: Option<f64>,
+    pub rss_per_waiting_bytes: Option<f64>,
 }
 
 /// Latency percentiles in microseconds.
@@ -104,6 +111,22 @@ mod tests {
         .expect("parses");
         assert_eq!(report.held, Some(7));
         assert_eq!(report.failure_summary(), "3 × timed out");
+    }
+
+    #[test]
+    fn reads_the_comet_fields() {
+        let report = parse_output(
+            r#"{"mode":"comet","answered":200,"all_answered_secs":0.05,
+                "latency_us":{"p50":20000,"p99":45000,"max":50000,"count":200},
+                "waiting_at_post":200,"rss_before_kib":4000.0,"rss_parked_kib":6500.5,
+                "rss_per_waiting_bytes":12803.2}"#
+                .replace('\n', " ")
+                .as_str(),
+        )
+        .expect("parses");
+        assert_eq!(report.waiting_at_post, Some(200));
+        assert_eq!(report.rss_parked_kib, Some(6500.5));
+        assert_eq!(report.rss_per_waiting_bytes, Some(12803.2));
     }
 
     #[test]

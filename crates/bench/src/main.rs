@@ -12,8 +12,9 @@
 //!
 //! Scenarios (see the README): echo round trips at 1/100/1,000 clients; a slow back-end (every
 //! client asks `/lookup 1000` at once); idle connections held and memory per connection; slow
-//! clients and a fresh client's latency; the cost of one select/poll/epoll wait; and, in the
-//! full run, 100,000 idle connections to `05-epoll --workers 6` (C100K).
+//! clients and a fresh client's latency; the cost of one select/poll/epoll wait; browsers of
+//! step 09's chat waiting on a long poll, one message to them all (comet); and, in the full
+//! run, 100,000 idle connections to `05-epoll --workers 6` (C100K).
 //!
 //! This file is the CLI and the plan: which servers (`lineup`, from what each package declares
 //! in its Cargo.toml), which scenarios (`scenarios/`, one module each) at which sizes
@@ -49,7 +50,7 @@ struct Options {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 
-    /// Run only these scenarios: echo, lookup, idle, slow, wait, c100k.
+    /// Run only these scenarios: echo, lookup, idle, slow, wait, comet, c100k.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
 
@@ -161,6 +162,9 @@ fn run_scenarios(
     if wanted("wait") {
         let program = workspace.bin("wait-cost");
         rows.extend(scenarios::wait::run(bench.plan, &program, &mut notes));
+    }
+    if wanted("comet") {
+        rows.extend(scenarios::comet::run(bench, &mut notes));
     }
     if bench.plan.c100k && wanted("c100k") {
         rows.extend(scenarios::c100k::run(bench, &mut notes));

@@ -18,6 +18,10 @@ pub struct Plan {
     /// Extra arguments to `wait-cost`.
     pub wait_args: Vec<String>,
     pub c100k: bool,
+    /// Comet: browsers waiting on step 09's `/wait` when the one message is posted.
+    pub comet_browsers: u64,
+    /// Comet: how long a browser waits for the message at most (the run ends when all got it).
+    pub comet_secs: f64,
 }
 
 impl Plan {
@@ -36,6 +40,8 @@ impl Plan {
             slow_secs: 8.0,
             wait_args: vec![],
             c100k,
+            comet_browsers: 10_000,
+            comet_secs: 60.0,
         }
     }
 
@@ -54,6 +60,8 @@ impl Plan {
             slow_secs: 1.5,
             wait_args: vec!["--quick".into()],
             c100k: false,
+            comet_browsers: 200,
+            comet_secs: 20.0,
         }
     }
 

@@ -29,6 +29,8 @@ pub enum Scenario {
     Wait,
     /// 100,000 idle connections to one server (the stretch goal).
     C100k,
+    /// Browsers waiting on an HTTP long poll (step 09), one message posted to them all.
+    Comet,
 }
 
 impl Scenario {
@@ -40,6 +42,7 @@ impl Scenario {
             Scenario::Slow => "slow",
             Scenario::Wait => "wait",
             Scenario::C100k => "c100k",
+            Scenario::Comet => "comet",
         }
     }
 }
@@ -99,6 +102,17 @@ pub struct Row {
     pub client_cpu_secs: Option<f64>,
     /// Echo: CPU seconds the server (all its processes) used in the same run.
     pub server_cpu_secs: Option<f64>,
+    /// Comet: browsers waiting on `/wait` when the message was posted (`clients` were asked).
+    pub waiting: Option<u64>,
+    /// Comet: browsers the message reached.
+    pub got_it: Option<u64>,
+    /// Comet: fan-out latency, from the post to each browser's answer: p50, p99 and the last.
+    pub fanout_p50_us: Option<f64>,
+    pub fanout_p99_us: Option<f64>,
+    pub fanout_last_us: Option<f64>,
+    /// Comet: the server's RSS growth per waiting browser (`rss_before_kib` to
+    /// `rss_holding_kib`, read while they all waited, before the post).
+    pub rss_per_waiting_bytes: Option<f64>,
 }
 
 impl Row {
@@ -126,6 +140,12 @@ impl Row {
             note: String::new(),
             client_cpu_secs: None,
             server_cpu_secs: None,
+            waiting: None,
+            got_it: None,
+            fanout_p50_us: None,
+            fanout_p99_us: None,
+            fanout_last_us: None,
+            rss_per_waiting_bytes: None,
         }
     }
 
@@ -235,6 +255,7 @@ impl Results {
         );
         scenarios::slow::table(self, &mut out);
         scenarios::wait::table(self, &mut out);
+        scenarios::comet::table(self, &mut out);
         scenarios::idle::table(
             self,
             &mut out,
@@ -281,7 +302,8 @@ impl Results {
         let mut out = String::from(
             "scenario,server,kind,clients,status,rounds,msgs_per_sec,p50_us,p99_us,\
              all_answered_secs,answered,held,rss_before_kib,rss_holding_kib,rss_per_conn_bytes,\
-             probe_p50_us,probe_p99_us,wait_us,note,client_cpu_secs,server_cpu_secs\n",
+             probe_p50_us,probe_p99_us,wait_us,note,client_cpu_secs,server_cpu_secs,\
+             waiting,got_it,fanout_p50_us,fanout_p99_us,fanout_last_us,rss_per_waiting_bytes\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
         let n = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -308,6 +330,12 @@ impl Results {
                 csv_field(&r.note),
                 f(r.client_cpu_secs),
                 f(r.server_cpu_secs),
+                n(r.waiting),
+                n(r.got_it),
+                f(r.fanout_p50_us),
+                f(r.fanout_p99_us),
+                f(r.fanout_last_us),
+                f(r.rss_per_waiting_bytes),
             ];
             out.push_str(&fields.join(","));
             out.push('\n');

@@ -1,6 +1,6 @@
 //! The servers under test: starting one as a child process on a free port (pinned to a CPU
-//! when asked), checking that it speaks the line protocol, reading its memory and CPU time,
-//! and stopping it by its process group.
+//! when asked), checking that it speaks its protocol (an echo line, or one HTTP request for
+//! step 09), reading its memory and CPU time, and stopping it by its process group.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -58,6 +58,33 @@ pub struct Limits {
     pub no_lookup: Option<String>,
 }
 
+/// What a server speaks, as it declares (`protocol = "http"`; default: the line protocol).
+/// It decides the start-up check and the scenarios it can take: every scenario speaks the
+/// course's line protocol except those in [`HTTP_SCENARIOS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The course's line protocol: echo a line, `/lookup <ms>`.
+    #[default]
+    Line,
+    /// HTTP/1.1 (step 09's comet chat).
+    Http,
+}
+
+/// The scenarios whose load is HTTP (loadgen's browsers of step 09).
+pub const HTTP_SCENARIOS: &[&str] = &["comet"];
+
+impl Protocol {
+    /// The protocol `scenario`'s load speaks.
+    pub fn of_scenario(scenario: &str) -> Protocol {
+        if HTTP_SCENARIOS.contains(&scenario) {
+            Protocol::Http
+        } else {
+            Protocol::Line
+        }
+    }
+}
+
 /// How a server is told its port.
 #[derive(Debug, Clone)]
 pub enum Port {
@@ -81,8 +108,10 @@ pub struct Contender {
     pub targets: Targets,
     /// The label others are compared with it under ("tokio", "Node"), if it is a yardstick.
     pub yardstick: Option<String>,
-    /// Only these scenarios; empty: every scenario but c100k.
+    /// Only these scenarios; empty: every scenario of its protocol but c100k.
     pub scenarios: Vec<String>,
+    /// What it speaks: the start-up check and the scenarios it can take follow from it.
+    pub protocol: Protocol,
 }
 
 /// A server running as our child, in its own process group.
@@ -95,16 +124,20 @@ pub struct Running {
 const OUTPUT_TAIL: usize = 20;
 
 impl Contender {
-    /// Whether it takes part in `scenario` ("echo", "c100k", ...).
+    /// Whether it takes part in `scenario` ("echo", "c100k", "comet", ...): one that speaks
+    /// its protocol, and is among those it declares (none declared: all but c100k).
     pub fn takes_part_in(&self, scenario: &str) -> bool {
-        if self.scenarios.is_empty() {
+        if Protocol::of_scenario(scenario) != self.protocol {
+            false
+        } else if self.scenarios.is_empty() {
             scenario != "c100k"
         } else {
             self.scenarios.iter().any(|s| s == scenario)
         }
     }
 
-    /// Start the server, wait until it listens, and check one echo round trip.
+    /// Start the server, wait until it listens, and check it speaks its protocol (one echo
+    /// round trip, or one HTTP request).
     pub fn start(&self) -> anyhow::Result<Running> {
         self.start_on(None)
     }
@@ -160,7 +193,10 @@ impl Contender {
             None => running.wait_for_announcement(&lines_rx)?,
             Some(_) => running.wait_for_accepting()?,
         }
-        speaks_the_protocol(running.addr)?;
+        match self.protocol {
+            Protocol::Line => speaks_the_protocol(running.addr)?,
+            Protocol::Http => speaks_http(running.addr)?,
+        }
         Ok(running)
     }
 }
@@ -307,7 +343,8 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// One echo round trip: a server that does not answer `hello` with `hello` is not speaking
-/// the course's protocol (step 09 speaks HTTP), and its figures would mean nothing.
+/// the course's protocol (an HTTP server that did not declare `protocol = "http"`), and its
+/// figures would mean nothing.
 pub fn speaks_the_protocol(addr: SocketAddr) -> anyhow::Result<()> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .with_context(|| format!("cannot connect to {addr}"))?;
@@ -323,6 +360,26 @@ pub fn speaks_the_protocol(addr: SocketAddr) -> anyhow::Result<()> {
             line.trim_end().chars().take(40).collect::<String>()
         ),
         Err(err) => bail!("does not speak the line protocol: no echo within 5 s ({err})"),
+    }
+}
+
+/// One HTTP request (`GET /`) for a server that declares `protocol = "http"`: it must
+/// answer with an HTTP status line, whatever the status. An echo line would only get 400.
+pub fn speaks_http(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET / HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(_) if line.starts_with("HTTP/1.") => Ok(()),
+        Ok(0) => bail!("does not speak HTTP: hung up on GET /"),
+        Ok(_) => bail!(
+            "does not speak HTTP: answered {:?} to GET /",
+            line.trim_end().chars().take(40).collect::<String>()
+        ),
+        Err(err) => bail!("does not speak HTTP: no answer to GET / within 5 s ({err})"),
     }
 }
 
@@ -407,5 +464,12 @@ mod tests {
             Some("127.0.0.1:40123".parse().expect("addr"))
         );
         assert_eq!(announced_addr("05-epoll: 4 workers"), None);
+    }
+
+    #[test]
+    fn http_scenarios_speak_http() {
+        assert_eq!(Protocol::of_scenario("comet"), Protocol::Http);
+        assert_eq!(Protocol::of_scenario("echo"), Protocol::Line);
+        assert_eq!(Protocol::of_scenario("c100k"), Protocol::Line);
     }
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use bench::declared::entries;
 use bench::lineup::{Finder, contender};
-use bench::server::{Contender, Kind};
+use bench::server::{Contender, Kind, Protocol};
 
 fn fixture() -> serde_json::Value {
     let text = include_str!("fixtures/metadata.json");
@@ -57,6 +57,37 @@ fn a_new_step_joins_with_its_limits_and_targets() {
     assert_eq!(new.targets.idle_max_bytes, Some(300.0));
     assert_eq!(new.targets.echo_at_least.get("Node"), Some(&1.2));
     assert!(new.takes_part_in("echo") && !new.takes_part_in("c100k"));
+    assert_eq!(new.protocol, Protocol::Line);
+    assert!(
+        !new.takes_part_in("comet"),
+        "a line-protocol server cannot take the HTTP scenario"
+    );
+}
+
+#[test]
+fn an_http_step_takes_only_the_http_scenarios() {
+    let mut metadata = fixture();
+    let run = &mut metadata["packages"][0]["metadata"]["bench"]["runs"][0];
+    run["protocol"] = "http".into();
+    let (found, _) = lineup(&metadata);
+    let new = &found[1];
+    assert_eq!(new.protocol, Protocol::Http);
+    assert!(new.takes_part_in("comet"));
+    for line_scenario in ["echo", "lookup", "idle", "slow", "c100k"] {
+        assert!(!new.takes_part_in(line_scenario), "{line_scenario}");
+    }
+}
+
+#[test]
+fn an_unknown_protocol_is_refused() {
+    let mut metadata = fixture();
+    metadata["packages"][0]["metadata"]["bench"]["runs"][0]["protocol"] = "htp".into();
+    let err = entries(&metadata).expect_err("an unknown protocol is refused");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("step42-new-idea") && err.contains("htp"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -116,4 +147,15 @@ fn the_workspace_declarations_parse() {
     assert!(find("tokio-echo-baseline").is_some_and(|b| b.yardstick.as_deref() == Some("tokio")));
     let by_hand = find("08-async-by-hand").expect("08's second binary runs too");
     assert_eq!(by_hand.targets.idle_max_bytes, Some(512.0));
+    let comet = find("09-comet-chat").expect("09 declares its comet run");
+    assert_eq!(comet.protocol, Protocol::Http);
+    assert!(comet.takes_part_in("comet"));
+    for line_scenario in ["echo", "lookup", "idle", "slow", "c100k"] {
+        assert!(
+            !comet.takes_part_in(line_scenario),
+            "09 speaks HTTP: not in {line_scenario}"
+        );
+    }
+    let echo = find("05-epoll").expect("05 runs");
+    assert!(echo.takes_part_in("echo") && !echo.takes_part_in("comet"));
 }

@@ -184,3 +184,44 @@ fn publishing_rewrites_only_the_results_section_of_the_readme() {
     );
     assert!(bench::report::readme_with_results("no markers", table, &[]).is_none());
 }
+
+#[test]
+fn the_comet_row_makes_a_table_and_two_charts() {
+    let mut comet = Row::new(Scenario::Comet, "09-comet-chat", "step", 200);
+    comet.waiting = Some(200);
+    comet.got_it = Some(200);
+    comet.fanout_p50_us = Some(21_000.0);
+    comet.fanout_p99_us = Some(45_000.0);
+    comet.fanout_last_us = Some(47_500.0);
+    comet.rss_before_kib = Some(4_200.0);
+    comet.rss_holding_kib = Some(6_700.0);
+    comet.rss_per_waiting_bytes = Some(12_800.0);
+    let results = Results {
+        rows: vec![comet],
+        ..sample()
+    };
+    let markdown = results.markdown();
+    assert!(
+        markdown.contains(
+            "| 09-comet-chat | 200 | 200 | 200 | 21.0 ms / 45.0 ms / 47.5 ms | 4200 KiB | 6700 KiB | 12.5 KiB |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        results
+            .csv()
+            .contains(",200,200,21000.000,45000.000,47500.000,12800.000")
+    );
+    let dir = std::env::temp_dir().join(format!("bench-comet-{}", std::process::id()));
+    let drawn =
+        bench::charts::draw(&results, &bench::plan::Plan::quick(None), &dir).expect("charts draw");
+    for stem in ["comet_fanout_latency", "comet_rss_per_waiting_browser"] {
+        for ext in ["png", "svg"] {
+            let file = dir.join(format!("{stem}.{ext}"));
+            assert!(drawn.contains(&file), "{} drawn: {drawn:?}", file.display());
+        }
+    }
+    let svg = std::fs::read_to_string(dir.join("comet_fanout_latency.svg")).expect("svg");
+    assert!(svg.contains("09-comet-chat") && svg.contains("cargo test -p bench"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -208,8 +208,15 @@ where
             .label(name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
+    // One row (one server, e.g. the comet chart): its last bar is often the longest and its
+    // figure would sit under a legend in the lower corner; the first is the shortest.
+    let position = if chart.bars.len() == 1 {
+        SeriesLabelPosition::UpperRight
+    } else {
+        SeriesLabelPosition::LowerRight
+    };
     plot.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.3))
         .label_font((FONT, 15))

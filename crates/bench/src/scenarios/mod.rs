@@ -3,6 +3,7 @@
 //! see the README ("How to add a scenario").
 
 pub mod c100k;
+pub mod comet;
 pub mod echo;
 pub mod idle;
 pub mod lookup;
