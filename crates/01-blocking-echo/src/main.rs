@@ -40,10 +40,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
-        let listener = cli::listen(options.listen.socket_addr(7001))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7001))?;
         cli::announce(NAME, listener.local_addr()?);
         println!("{NAME}: one operator: a second caller waits until the first one hangs up");
 
@@ -53,7 +52,7 @@ fn main() -> ExitCode {
                 Ok(call) => call,
                 // One caller we could not pick up: say so (even with --quiet, it is a
                 // failure) and go on with the next.
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if protocol::accept::is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
                     // Out of descriptors or memory, perhaps: give callers a moment to hang up.
                     thread::sleep(Duration::from_millis(100));

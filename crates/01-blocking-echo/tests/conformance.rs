@@ -11,4 +11,5 @@ conformance::suite! {
         never_reading_client,
         slow_client,
     ],
+    help_mentions: ["one operator"],
 }

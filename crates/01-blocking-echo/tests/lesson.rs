@@ -31,8 +31,3 @@ fn the_second_caller_waits_until_the_first_hangs_up() {
         .expect_line("anyone there?")
         .expect("answered once the first caller hung up");
 }
-
-#[test]
-fn help_says_what_the_step_is() {
-    conformance::startup::help_mentions(BINARY, &["one operator"]);
-}

@@ -66,11 +66,10 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7002))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7002))?;
         cli::announce(NAME, listener.local_addr()?);
 
         let switchboard = Arc::new(Switchboard::default());
@@ -117,7 +116,7 @@ fn main() -> ExitCode {
                     log.event(format_args!("{caller}: ringing"));
                     route(stream, caller);
                 }
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if protocol::accept::is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
                     thread::sleep(Duration::from_millis(100));
                 }

@@ -6,6 +6,8 @@ mod unbounded {
         binary: env!("CARGO_BIN_EXE_02-thread-per-connection"),
         args: ["--unbounded"],
         lessons: [],
+        help_mentions: ["operator"],
+        extras: [descriptor_limit],
     }
 }
 

@@ -54,8 +54,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!(
             "{NAME}: starting idle threads with {} stacks, in doubling batches, up to {}",
             Bytes(options.stack_size as u64),

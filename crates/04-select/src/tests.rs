@@ -2,12 +2,12 @@
 //! promise more than they deliver. (EINTR, back-pressure and vanishing peers are tested from
 //! outside, in `tests/lesson.rs`.)
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use conformance::Client;
-use protocol::cli::ListenArgs;
+use protocol::cli::Log;
 
 use super::Switchboard;
 
@@ -15,12 +15,7 @@ use super::Switchboard;
 fn switchboard() -> Switchboard {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("non-blocking");
-    let quiet = ListenArgs {
-        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: Some(0),
-        quiet: true,
-    };
-    Switchboard::new(listener, quiet.log())
+    Switchboard::new(listener, Log::quiet())
 }
 
 fn callers(board: &Switchboard) -> Vec<RawFd> {

@@ -5,4 +5,6 @@ conformance::suite! {
     binary: env!("CARGO_BIN_EXE_04-select"),
     args: [],
     lessons: [],
+    help_mentions: ["select(2)"],
+    extras: [descriptor_limit, idle_callers_cost_no_cpu, full_descriptor_table],
 }

@@ -66,20 +66,3 @@ fn signals_interrupting_select_do_no_harm() {
 fn a_peer_that_vanishes_with_replies_pending_is_dropped() {
     conformance::event_loop::a_peer_that_vanishes_with_replies_pending_is_dropped(BINARY);
 }
-
-/// Idle callers are watched for reading only: the loop sleeps in select.
-#[cfg(target_os = "linux")]
-#[test]
-fn idle_callers_cost_no_cpu() {
-    conformance::event_loop::idle_callers_cost_no_cpu(BINARY, &[]);
-}
-
-#[test]
-fn it_reports_its_descriptor_limit() {
-    conformance::startup::reports_descriptor_limit(BINARY);
-}
-
-#[test]
-fn help_says_what_the_step_is() {
-    conformance::startup::help_mentions(BINARY, &["select(2)"]);
-}

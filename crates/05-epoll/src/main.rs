@@ -70,15 +70,14 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
         if let Some(worker) = &options.worker_of {
             // A worker started by the first process: same port, own loop, dies with its parent.
             let (id, parent) = (worker[0], worker[1]);
             workers::die_with_parent(parent)?;
             let limit = protocol::fd_limit::raise()?;
-            let listener = cli::listen_shared(options.listen.socket_addr(7005))?;
+            let listener = protocol::listener::open_shared(options.listen.socket_addr(7005))?;
             log.event(format_args!("{NAME} worker {id}: serving too ({limit})"));
             return Switchboard::new(listener, log)?.run();
         }
@@ -88,9 +87,9 @@ fn main() -> ExitCode {
         // One process binds the port alone; several must all agree to share it (and the
         // first makes sure no one else holds it: a second copy must not join by mistake).
         let listener = if options.workers > 1 {
-            cli::listen_shared_first(addr)?
+            protocol::listener::open_shared_first(addr)?
         } else {
-            cli::listen(addr)?
+            protocol::listener::open(addr)?
         };
         let addr = listener.local_addr()?;
         cli::announce(NAME, addr);
@@ -246,7 +245,7 @@ impl Switchboard {
                     self.log.event(format_args!("{peer}: picked up"));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if cli::is_out_of_descriptors(&err) => {
+                Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
                     // Every accept would fail the same way: pause instead of spinning.
                     if !std::mem::replace(&mut self.told_out_of_descriptors, true) {
                         eprintln!(
@@ -260,7 +259,7 @@ impl Switchboard {
                         .schedule(now + ACCEPT_BACKOFF, Timer::ResumeAccepting);
                     return;
                 }
-                Err(err) if cli::lost_one_call(&err) => {
+                Err(err) if protocol::accept::lost_one_call(&err) => {
                     self.log
                         .event(format_args!("a call was lost before pick-up: {err}"));
                 }

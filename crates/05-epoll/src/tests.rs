@@ -2,24 +2,19 @@
 //! promise more than they deliver. (EINTR, back-pressure and vanishing peers are tested from
 //! outside, in `tests/lesson.rs`; these need events that epoll on Linux never sends on cue.)
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use conformance::Client;
 use polling::Event;
-use protocol::cli::ListenArgs;
+use protocol::cli::Log;
 
 use super::{LISTENER, Switchboard};
 
 /// A switchboard on a free loopback port, driven by the test instead of by `run`.
 fn switchboard() -> Switchboard {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let quiet = ListenArgs {
-        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: Some(0),
-        quiet: true,
-    };
-    Switchboard::new(listener, quiet.log()).expect("switchboard")
+    Switchboard::new(listener, Log::quiet()).expect("switchboard")
 }
 
 /// Dial in and let the switchboard pick up: the caller's key.

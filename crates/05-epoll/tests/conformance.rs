@@ -6,6 +6,13 @@ mod one_worker {
         binary: env!("CARGO_BIN_EXE_05-epoll"),
         args: [],
         lessons: [],
+        help_mentions: ["epoll"],
+        extras: [
+            descriptor_limit,
+            ten_thousand_idle_callers,
+            idle_callers_cost_no_cpu,
+            full_descriptor_table,
+        ],
     }
 }
 

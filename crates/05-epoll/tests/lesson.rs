@@ -5,13 +5,6 @@ use conformance::event_loop;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_05-epoll");
 
-/// Ten thousand callers connected at once (where the descriptor limit allows), all idle, then
-/// all talking: C10K in one process, ten times past select's 1,024 ceiling.
-#[test]
-fn ten_thousand_idle_callers_all_still_echo() {
-    conformance::stress::idle_callers_are_all_answered(BINARY, &[], 10_000);
-}
-
 /// Signals interrupt the wait (EINTR); the loop goes on and nobody notices.
 #[test]
 fn signals_interrupting_the_wait_do_no_harm() {
@@ -22,18 +15,6 @@ fn signals_interrupting_the_wait_do_no_harm() {
 #[test]
 fn a_peer_that_vanishes_with_replies_pending_is_dropped() {
     event_loop::a_peer_that_vanishes_with_replies_pending_is_dropped(BINARY);
-}
-
-/// Write interest only while replies wait: idle callers cost no turns of the loop.
-#[cfg(target_os = "linux")]
-#[test]
-fn idle_callers_cost_no_cpu() {
-    event_loop::idle_callers_cost_no_cpu(BINARY, &[]);
-}
-
-#[test]
-fn it_reports_its_descriptor_limit() {
-    conformance::startup::reports_descriptor_limit(BINARY);
 }
 
 /// `--workers 3`: the parent starts two more processes; killing the parent takes them along.

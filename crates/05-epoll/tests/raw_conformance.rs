@@ -6,13 +6,7 @@ conformance::suite! {
     binary: env!("CARGO_BIN_EXE_05-epoll-raw"),
     args: [],
     lessons: [],
-}
-
-/// Level-triggered epoll with write interest left on would wake the loop forever.
-#[cfg(target_os = "linux")]
-#[test]
-fn idle_callers_cost_no_cpu() {
-    conformance::event_loop::idle_callers_cost_no_cpu(env!("CARGO_BIN_EXE_05-epoll-raw"), &[]);
+    extras: [idle_callers_cost_no_cpu, full_descriptor_table],
 }
 
 /// The companion stays short enough to read in one sitting: its loop (main.rs) under 150

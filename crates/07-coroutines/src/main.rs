@@ -80,8 +80,7 @@ enum LookUp {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
 
         // Must happen before the first coroutine starts; may ignores later changes.
@@ -151,7 +150,7 @@ fn main() -> ExitCode {
                     //   even in a debug build, so the 16 KiB default leaves a wide margin.
                     may::go!(move || take_call(stream, caller, look_up, log, on_the_line));
                 }
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if protocol::accept::is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -230,7 +229,7 @@ impl LookUp {
 #[cfg(unix)]
 fn open_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     use std::os::unix::io::{FromRawFd, IntoRawFd};
-    let listener = cli::listen(addr)?;
+    let listener = protocol::listener::open(addr)?;
     // SAFETY: the descriptor comes from a listener we own and give up here, so may's
     // listener is its only owner and the only one to close it.
     Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })

@@ -6,6 +6,8 @@ mod default_workers {
         binary: env!("CARGO_BIN_EXE_07-coroutines"),
         args: [],
         lessons: [],
+        help_mentions: ["coroutine"],
+        extras: [descriptor_limit, ten_thousand_idle_callers, full_descriptor_table],
     }
 }
 

@@ -83,8 +83,7 @@ enum LookUp {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let runtime = match options.runtime {
             Runtime::CurrentThread => {
                 if options.workers.is_some() {
@@ -113,7 +112,7 @@ fn main() -> ExitCode {
 async fn serve(options: Options) -> anyhow::Result<()> {
     let log = options.listen.log();
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
-    let listener = cli::listen(options.listen.socket_addr(7008))?;
+    let listener = protocol::listener::open(options.listen.socket_addr(7008))?;
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     cli::announce(NAME, listener.local_addr()?);
@@ -150,7 +149,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 // between two `.await`s.
                 tokio::spawn(take_call(stream, caller, look_up, log));
             }
-            Err(err) if cli::accept_error_is_transient(&err) => {
+            Err(err) if protocol::accept::is_transient(&err) => {
                 eprintln!("{NAME}: could not pick up a call: {err}");
                 // Out of descriptors, probably: give callers a moment to hang up. This is an
                 // async sleep: tasks already running go on meanwhile.

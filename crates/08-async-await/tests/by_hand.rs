@@ -13,24 +13,14 @@ mod suite {
         binary: env!("CARGO_BIN_EXE_08-async-by-hand"),
         args: [],
         lessons: [],
+        help_mentions: ["executor", "--trace", "--blocking-lookup"],
+        extras: [
+            descriptor_limit,
+            ten_thousand_idle_callers,
+            idle_callers_cost_no_cpu,
+            full_descriptor_table,
+        ],
     }
-}
-
-#[test]
-fn ten_thousand_idle_callers_are_all_still_answered() {
-    conformance::stress::idle_callers_are_all_answered(BINARY, &[], 10_000);
-}
-
-/// An executor that polled every task in a loop, or a reactor that never slept, would spin.
-#[cfg(target_os = "linux")]
-#[test]
-fn idle_callers_cost_no_cpu() {
-    conformance::event_loop::idle_callers_cost_no_cpu(BINARY, &[]);
-}
-
-#[test]
-fn out_of_descriptors_the_server_pauses_and_goes_on() {
-    conformance::stress::full_descriptor_table_is_survived(BINARY, &[], "could not pick up a call");
 }
 
 #[test]
@@ -46,16 +36,6 @@ fn the_reactor_timer_keeps_the_thread_free() {
 #[test]
 fn the_pitfall_is_announced_with_a_warning() {
     pitfall::assert_warns_of_blocking(BINARY);
-}
-
-#[test]
-fn it_reports_its_descriptor_limit() {
-    conformance::startup::reports_descriptor_limit(BINARY);
-}
-
-#[test]
-fn help_says_what_it_is() {
-    conformance::startup::help_mentions(BINARY, &["executor", "--trace", "--blocking-lookup"]);
 }
 
 /// `--trace` tells one caller's life as it happens: spawned, waiting on its socket, woken by

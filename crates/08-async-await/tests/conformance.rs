@@ -6,6 +6,8 @@ mod multi_thread {
         binary: env!("CARGO_BIN_EXE_08-async-await"),
         args: [],
         lessons: [],
+        help_mentions: ["tokio"],
+        extras: [descriptor_limit, ten_thousand_idle_callers, full_descriptor_table],
     }
 }
 

@@ -43,8 +43,8 @@ pub async fn serve(listener: TcpListener, app: Router, bounds: Bounds) -> anyhow
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _peer)) => stream,
-            Err(err) if protocol::cli::lost_one_call(&err) => continue,
-            Err(err) if protocol::cli::accept_error_is_transient(&err) => {
+            Err(err) if protocol::accept::lost_one_call(&err) => continue,
+            Err(err) if protocol::accept::is_transient(&err) => {
                 // Out of descriptors: every accept fails until someone hangs up.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;

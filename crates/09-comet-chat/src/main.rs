@@ -100,11 +100,10 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let limit = protocol::fd_limit::raise()?;
         println!("{NAME}: {limit}");
-        let listener = cli::listen(options.listen.socket_addr(7009))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7009))?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(usize::from(options.workers))

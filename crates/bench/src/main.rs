@@ -72,8 +72,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    protocol::cli::run(|| {
-        let options = Options::parse();
+    protocol::cli::run(|options: Options| {
         let started = Instant::now();
         let plan = match options.quick {
             true => Plan::quick(options.rounds),

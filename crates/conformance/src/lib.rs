@@ -13,11 +13,24 @@
 //!     args: [],
 //!     // Checks this step is *meant* to fail: the test asserts that they fail.
 //!     lessons: [concurrent_clients, overlapping_lookups],
-//!     // Optional: how long a lesson's crowd waits before it counts as kept waiting
-//!     // (the checks' own deadlines, up to 30 s, otherwise).
+//!     // The rest is optional, in this order.
+//!     // How long a lesson's crowd waits before it counts as kept waiting (the checks' own
+//!     // deadlines, up to 30 s, otherwise).
 //!     lesson_patience: std::time::Duration::from_secs(3),
+//!     // Words `--help` must contain, besides `--port`.
+//!     help_mentions: ["blocking"],
+//!     // Checks that need more than a client: `descriptor_limit`, `ten_thousand_idle_callers`,
+//!     // `idle_callers_cost_no_cpu`, `pending_timer_costs_nothing`, `full_descriptor_table`,
+//!     // `full_descriptor_table_without_spinning`.
+//!     extras: [full_descriptor_table],
+//!     // The graceful-stop tests run unless this says `not_graded` (for homework whose task
+//!     // is something else).
+//!     shutdown: graded,
 //! }
 //! ```
+//!
+//! A step's `tests/` then holds `conformance.rs` (this) and, where the step teaches something
+//! beyond the protocol, `lesson.rs`.
 //!
 //! A failed check's panic ends with a line `hint: ...` from [`hint`], which the homework
 //! grader shows; a server that panicked on a `todo!()` is reported as `not started:
@@ -39,6 +52,8 @@ pub mod pitfall;
 #[cfg(target_os = "linux")]
 pub mod process;
 mod server;
+#[cfg(unix)]
+pub mod shutdown;
 pub mod startup;
 pub mod stress;
 
@@ -247,7 +262,10 @@ macro_rules! suite {
         binary: $binary:expr,
         args: [$($arg:expr),* $(,)?],
         lessons: [$($lesson:ident),* $(,)?]
-        $(, lesson_patience: $patience:expr)? $(,)?
+        $(, lesson_patience: $patience:expr)?
+        $(, help_mentions: [$($word:expr),* $(,)?])?
+        $(, extras: [$($extra:ident),* $(,)?])?
+        $(, shutdown: $shutdown:ident)? $(,)?
     ) => {
         const BINARY: &str = $binary;
         const ARGS: &[&str] = &[$($arg),*];
@@ -290,11 +308,15 @@ macro_rules! suite {
             $crate::startup::bad_option_gives_one_line_pointing_to_help(BINARY, ARGS);
         }
 
-        /// And `--help` works, and tells how to pick a port.
+        /// And `--help` works, tells how to pick a port, and says what the step is.
         #[test]
-        fn help_mentions_the_port() {
-            $crate::startup::help_mentions(BINARY, &[]);
+        fn help_says_what_the_step_is() {
+            $crate::startup::help_mentions(BINARY, &[$($($word),*)?]);
         }
+
+        $($($crate::suite!(@extra $extra);)*)?
+
+        $crate::suite!(@shutdown $($shutdown)?);
     };
     (@patience) => { ::core::option::Option::None };
     (@patience $patience:expr) => { ::core::option::Option::Some($patience) };
@@ -312,5 +334,118 @@ macro_rules! suite {
                 );
             }
         )*
+    };
+
+    // The checks a step opts into under `extras`: they need more than a running server and
+    // a client (a small descriptor table, /proc, ten thousand sockets).
+    (@extra descriptor_limit) => {
+        /// It says, as it starts, how many descriptors (so how many callers) it may hold.
+        #[test]
+        fn it_reports_its_descriptor_limit() {
+            $crate::startup::reports_descriptor_limit(BINARY);
+        }
+    };
+    (@extra ten_thousand_idle_callers) => {
+        /// Ten thousand idle callers at once (C10K, where the descriptor limit allows), each
+        /// still answered. The benchmark goes further and measures what they cost.
+        #[test]
+        fn ten_thousand_idle_callers_are_all_still_answered() {
+            $crate::stress::idle_callers_are_all_answered(BINARY, ARGS, 10_000);
+        }
+    };
+    (@extra idle_callers_cost_no_cpu) => {
+        /// An idle caller costs no CPU: the loop sleeps until something happens.
+        #[cfg(target_os = "linux")]
+        #[test]
+        fn idle_callers_cost_no_cpu() {
+            $crate::event_loop::idle_callers_cost_no_cpu(BINARY, ARGS);
+        }
+    };
+    (@extra pending_timer_costs_nothing) => {
+        /// A look-up waiting on its timer costs no CPU and no wake-ups before it is due.
+        #[cfg(target_os = "linux")]
+        #[test]
+        fn a_pending_timer_costs_no_cpu_and_no_wakeups() {
+            $crate::event_loop::a_pending_timer_costs_no_cpu_and_no_wakeups(BINARY, ARGS);
+        }
+    };
+    (@extra full_descriptor_table) => {
+        /// A full descriptor table (EMFILE on accept) is survived: the server says so once,
+        /// stops accepting for a moment instead of spinning, serves the callers it has, and
+        /// picks up the waiting ones once some hang up.
+        #[cfg(unix)]
+        #[test]
+        fn out_of_descriptors_pauses_accepting_and_recovers() {
+            $crate::stress::out_of_descriptors_is_said_once(
+                $crate::stress::full_descriptor_table_is_survived(
+                    BINARY,
+                    ARGS,
+                    "out of descriptors",
+                ),
+            );
+        }
+    };
+    (@extra full_descriptor_table_without_spinning) => {
+        /// As `full_descriptor_table`, and while the table is full the server sleeps.
+        #[cfg(unix)]
+        #[test]
+        fn out_of_descriptors_pauses_accepting_without_spinning() {
+            $crate::stress::out_of_descriptors_is_said_once(
+                $crate::stress::full_descriptor_table_is_survived_without_spinning(
+                    BINARY,
+                    ARGS,
+                    "out of descriptors",
+                ),
+            );
+        }
+    };
+
+    // The graceful stop, checked for every step unless `shutdown: not_graded` (homework
+    // whose task is something else; its solution checks it in a file of its own).
+    (@shutdown) => { $crate::shutdown_suite!(BINARY, ARGS); };
+    (@shutdown graded) => { $crate::shutdown_suite!(BINARY, ARGS); };
+    (@shutdown not_graded) => {};
+}
+
+/// The graceful-stop tests of [`suite!`] on their own: `shutdown_suite!(BINARY, ARGS)`, with
+/// two constants of those names in scope.
+#[macro_export]
+macro_rules! shutdown_suite {
+    ($binary:expr, $args:expr) => {
+        /// Ctrl-C: the look-up in flight is answered, new callers are refused, exit 0.
+        #[cfg(unix)]
+        #[test]
+        fn ctrl_c_answers_the_lookup_in_flight_then_exits_0() {
+            $crate::shutdown::in_flight_lookup_is_answered(
+                $binary,
+                $args,
+                $crate::shutdown::SIGINT,
+            );
+        }
+
+        /// `kill` (SIGTERM): the same.
+        #[cfg(unix)]
+        #[test]
+        fn sigterm_answers_the_lookup_in_flight_then_exits_0() {
+            $crate::shutdown::in_flight_lookup_is_answered(
+                $binary,
+                $args,
+                $crate::shutdown::SIGTERM,
+            );
+        }
+
+        /// Past `--grace`, whoever is still on the line is cut off, and the server exits 0.
+        #[cfg(unix)]
+        #[test]
+        fn past_the_grace_callers_are_cut_off() {
+            $crate::shutdown::past_the_grace_callers_are_cut_off($binary, $args);
+        }
+
+        /// A second Ctrl-C stops at once.
+        #[cfg(unix)]
+        #[test]
+        fn a_second_ctrl_c_stops_at_once() {
+            $crate::shutdown::a_second_signal_stops_at_once($binary, $args);
+        }
     };
 }

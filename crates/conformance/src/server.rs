@@ -215,6 +215,32 @@ impl Server {
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
+
+    /// Send `signal` (`libc::SIGTERM`, say) to the server: our own child, by its pid.
+    #[cfg(unix)]
+    pub fn signal(&self, signal: i32) -> anyhow::Result<()> {
+        let pid = i32::try_from(self.child.id()).context("pid out of range")?;
+        // SAFETY: kill takes plain integers; `pid` is our child, not yet reaped (it is only
+        // reaped through `self.child`, which we hold).
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("kill");
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for the server to exit, and return how it ended.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Server {

@@ -52,6 +52,21 @@ pub fn full_descriptor_table_is_survived(binary: &str, args: &[&str], says: &str
     full_table(binary, args, says, false)
 }
 
+/// The out-of-descriptors line of a server that survived [`full_descriptor_table_is_survived`]
+/// was said once per episode, not once per failed `accept` (a few episodes at most).
+pub fn out_of_descriptors_is_said_once(server: Server) {
+    let told = server
+        .output()
+        .into_iter()
+        .filter(|line| line.contains("out of descriptors"))
+        .count();
+    assert!(
+        (1..=3).contains(&told),
+        "said \"out of descriptors\" {told} times; once per episode is enough \
+         (protocol::accept::Acceptor does that)"
+    );
+}
+
 /// [`full_descriptor_table_is_survived`], and while the table is full the server sleeps: an
 /// event loop that retries a failing `accept` at once (EMFILE is "transient", but it fails
 /// the same way until someone hangs up) burns a whole core, and may never serve anyone
@@ -67,7 +82,7 @@ pub fn full_descriptor_table_is_survived_without_spinning(
 
 #[cfg(unix)]
 fn full_table(binary: &str, args: &[&str], says: &str, measure_cpu: bool) -> Server {
-    const HINT: &str = "hint: on EMFILE (protocol::cli::is_out_of_descriptors) say so once, \
+    const HINT: &str = "hint: on EMFILE (protocol::accept::Acceptor sorts it) say so once, \
         stop watching the listener for ~100 ms (a timer), then watch it again; callers who \
         could not be accepted wait in the kernel's queue meanwhile";
     let mut server = Server::start_with_fd_limit(binary, args, SMALL_FD_LIMIT)

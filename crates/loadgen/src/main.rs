@@ -150,8 +150,7 @@ fn seconds(text: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    protocol::cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    protocol::cli::run(|options: Options| {
         check_target(options.target)?;
         if let Some(cpu) = options.cpu {
             pin_to_cpu(cpu)?;

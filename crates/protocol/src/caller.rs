@@ -49,7 +49,7 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use crate::{Action, Conversation, MAX_PENDING_OUTPUT};
+use crate::{Action, Conversation, MAX_PENDING_OUTPUT, SHUTTING_DOWN};
 
 /// What a [`Caller::read_from`] call ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,10 @@ pub struct Caller {
     caught_up: bool,
     /// The peer sent end of file.
     peer_closed: bool,
+    /// The server is stopping: finish what is in flight, then say so and hang up.
+    winding_down: bool,
+    /// We queued [`SHUTTING_DOWN`]: the conversation is over.
+    told_shutting_down: bool,
 }
 
 #[derive(Debug)]
@@ -99,7 +103,25 @@ impl Caller {
             timer_wanted: false,
             caught_up: true,
             peer_closed: false,
+            winding_down: false,
+            told_shutting_down: false,
         }
+    }
+
+    /// The server is stopping: answer nothing new, but finish what is in flight (a look-up
+    /// under way, replies not yet written), then queue [`SHUTTING_DOWN`] and hang up. The loop
+    /// goes on serving this caller as usual until [`is_done`](Self::is_done); call
+    /// [`write_to`](Self::write_to) right after, since an idle caller is told at once.
+    pub fn wind_down(&mut self) {
+        self.winding_down = true;
+        self.say_goodbye_when_idle();
+    }
+
+    /// The grace is over: drop the look-up in flight, if any, queue [`SHUTTING_DOWN`] (once)
+    /// and hang up. Give it one [`write_to`](Self::write_to), then close, whatever is left.
+    pub fn cut_off(&mut self) {
+        self.parked = None;
+        self.wind_down();
     }
 
     /// Read what the kernel has for this caller and answer it, until the socket would block
@@ -118,7 +140,7 @@ impl Caller {
     ) -> io::Result<Progress> {
         loop {
             self.answer_buffered(now);
-            if self.conversation.is_over() && !self.peer_closed {
+            if self.is_over() && !self.peer_closed {
                 // Hanging up: read and drop what the caller still sends (one read per call),
                 // so that closing with unread bytes does not turn our goodbye into a reset.
                 return match read_once(source, scratch)? {
@@ -219,7 +241,7 @@ impl Caller {
     /// after end of file, and while hanging up (except to drain, see `read_from`).
     pub fn wants_read(&self) -> bool {
         !self.peer_closed
-            && (self.conversation.is_over()
+            && (self.is_over()
                 || (self.parked.is_none() && self.pending_output() < MAX_PENDING_OUTPUT))
     }
 
@@ -236,7 +258,7 @@ impl Caller {
     pub fn is_done(&self) -> bool {
         !self.wants_write()
             && self.parked.is_none()
-            && (self.conversation.is_over() || (self.peer_closed && self.caught_up))
+            && (self.is_over() || (self.peer_closed && self.caught_up))
     }
 
     /// Bytes of replies queued and not yet taken by the kernel.
@@ -249,14 +271,28 @@ impl Caller {
         self.parked.is_some()
     }
 
+    /// The call is over: `/quit`, a fatal error, or the server stopping.
+    fn is_over(&self) -> bool {
+        self.conversation.is_over() || self.told_shutting_down
+    }
+
+    /// Winding down: nothing new is started; once nothing is in flight, say goodbye, once.
+    fn say_goodbye_when_idle(&mut self) {
+        if self.parked.is_none() && !self.is_over() {
+            self.output.extend_from_slice(SHUTTING_DOWN.as_bytes());
+            self.told_shutting_down = true;
+        }
+    }
+
     /// Turn complete lines into queued replies, until the decoder needs more bytes, the
     /// caller parks on a look-up, the queue reaches the cap, or the conversation ends.
     ///
     /// The queue may pass the cap by at most one reply (a line is at most `MAX_LINE` bytes).
     fn answer_buffered(&mut self, now: Instant) {
-        while self.parked.is_none()
-            && !self.conversation.is_over()
-            && self.pending_output() < MAX_PENDING_OUTPUT
+        if self.winding_down {
+            return self.say_goodbye_when_idle();
+        }
+        while self.parked.is_none() && !self.is_over() && self.pending_output() < MAX_PENDING_OUTPUT
         {
             match self.conversation.next_action() {
                 None => {
@@ -547,6 +583,61 @@ mod tests {
         turn(&mut caller, &mut server, Instant::now());
         assert!(received(&mut client).starts_with("error: line too long"));
         assert!(caller.is_done());
+    }
+
+    #[test]
+    fn winding_down_an_idle_caller_says_goodbye_at_once() {
+        let (mut server, mut client) = pair();
+        let mut caller = Caller::new();
+        client.write_all(b"hello\n").expect("send");
+        turn(&mut caller, &mut server, Instant::now());
+        caller.wind_down();
+        caller
+            .write_to(&mut server, Instant::now())
+            .expect("write_to");
+        assert!(caller.is_done());
+        assert_eq!(received(&mut client), format!("hello\n{SHUTTING_DOWN}"));
+    }
+
+    #[test]
+    fn winding_down_finishes_the_lookup_in_flight_and_answers_nothing_new() {
+        let (mut server, mut client) = pair();
+        let mut caller = Caller::new();
+        let now = Instant::now();
+        client
+            .write_all(b"/lookup 5 late\nnot started\n")
+            .expect("send");
+        turn(&mut caller, &mut server, now);
+        caller.wind_down();
+        assert!(!caller.is_done(), "the look-up is in flight");
+        assert!(!caller.wants_read(), "nothing new is read");
+        let due = caller.take_new_deadline().expect("deadline");
+        caller.wake(due);
+        caller.write_to(&mut server, due).expect("write_to");
+        assert!(caller.is_done());
+        assert_eq!(
+            received(&mut client),
+            format!("answer: late (looked up in 5 ms)\n{SHUTTING_DOWN}")
+        );
+    }
+
+    #[test]
+    fn cut_off_drops_the_lookup_and_says_goodbye_once() {
+        let (mut server, mut client) = pair();
+        let mut caller = Caller::new();
+        let now = Instant::now();
+        client.write_all(b"/lookup 60000 never\n").expect("send");
+        turn(&mut caller, &mut server, now);
+        caller.wind_down();
+        caller.cut_off();
+        caller.cut_off();
+        caller.write_to(&mut server, now).expect("write_to");
+        assert!(caller.is_done());
+        assert!(
+            !caller.wake(now + Duration::from_secs(61)),
+            "no answer after the cut-off"
+        );
+        assert_eq!(received(&mut client), SHUTTING_DOWN);
     }
 
     #[test]

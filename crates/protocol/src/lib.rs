@@ -44,16 +44,26 @@
 //! - [`TimerQueue`]: the event-loop steps keep their look-ups in it.
 //! - [`Caller`]: one connection of an event loop (steps 04 to 06): a `Conversation` plus
 //!   unsent replies with back-pressure, parking on a look-up, and hanging up.
-//! - [`cli`]: the shared `--addr`/`--port`/`--quiet` options, opening the listening socket with
-//!   clear errors, and a `main` wrapper that turns errors into one readable line.
+//! - [`cli`]: the shared `--addr`/`--port`/`--quiet`/`--grace` options, and a `main` wrapper
+//!   that turns errors into one readable line.
+//! - [`listener`]: opening the listening socket, with the usual failures explained.
+//! - [`accept`]: sorting what `accept` returned, with one pause when descriptors run out.
+//! - [`signals`] and [`shutdown`]: Ctrl-C and `kill` as something each kind of loop waits on,
+//!   and the graceful stop every step makes (in-flight look-ups answered, then exit 0).
 //! - [`fd_limit`]: raise the soft file-descriptor limit and say what we got.
 
+pub mod accept;
 pub mod caller;
 pub mod ceiling;
 pub mod cli;
 mod conversation;
 mod decoder;
 pub mod fd_limit;
+pub mod listener;
+#[cfg(unix)]
+pub mod shutdown;
+#[cfg(unix)]
+pub mod signals;
 mod timers;
 
 pub use caller::{Caller, Progress};
@@ -75,6 +85,9 @@ pub const MAX_LINE: usize = 8 * 1024;
 /// queue replies until it runs out of memory. Blocking steps get this for free (`write`
 /// blocks); event-loop steps must count.
 pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+
+/// The line every caller still on the line hears when the server stops (see [`shutdown`]).
+pub const SHUTTING_DOWN: &str = "error: server shutting down\n";
 
 /// The longest look-up a caller may ask for, in milliseconds.
 pub const MAX_LOOKUP_MS: u64 = 60_000;

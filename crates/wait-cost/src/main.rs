@@ -31,8 +31,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    protocol::cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    protocol::cli::run(|options: Options| {
         let limit = protocol::fd_limit::raise()?;
         // Leave room for stdio and the pipes' write ends.
         let ceiling = limit.soft.saturating_sub(32) as usize;

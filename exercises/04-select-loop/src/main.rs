@@ -49,14 +49,13 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         println!(
             "{NAME}: select(2) can watch descriptors below {FD_SETSIZE} only; \
              callers past that are turned away"
         );
-        let listener = cli::listen(options.listen.socket_addr(7104))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7104))?;
         listener.set_nonblocking(true)?;
         cli::announce(NAME, listener.local_addr()?);
         status::install().context("cannot install the SIGWINCH handler")?;
@@ -173,7 +172,7 @@ impl Switchboard {
                     });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if cli::is_out_of_descriptors(&err) => {
+                Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
                     // Every accept would fail the same way: pause instead of spinning.
                     if !std::mem::replace(&mut self.told_out_of_descriptors, true) {
                         eprintln!(
@@ -186,7 +185,7 @@ impl Switchboard {
                         .schedule(now + ACCEPT_BACKOFF, Timer::ResumeAccepting);
                     return;
                 }
-                Err(err) if cli::lost_one_call(&err) => {
+                Err(err) if protocol::accept::lost_one_call(&err) => {
                     self.log
                         .event(format_args!("a call was lost before pick-up: {err}"));
                 }

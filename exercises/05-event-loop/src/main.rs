@@ -24,10 +24,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7105))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
         cli::announce(NAME, listener.local_addr()?);
         serve_forever(listener, options.listen.log())
     })

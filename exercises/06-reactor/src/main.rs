@@ -49,11 +49,10 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7106))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7106))?;
         listener.set_nonblocking(true)?;
         cli::announce(NAME, listener.local_addr()?);
         println!("{NAME}: one thread, one reactor; every caller is a handful of callbacks");
@@ -89,7 +88,7 @@ fn on_ringing(reactor: &mut Reactor, switchboard: Rc<Watched<TcpListener>>, log:
             Ok((stream, who)) => pick_up(reactor, stream, who, log),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
             // A caller who hung up before we picked up, say: next one.
-            Err(err) if cli::lost_one_call(&err) => {
+            Err(err) if protocol::accept::lost_one_call(&err) => {
                 eprintln!("{NAME}: could not pick up a call: {err}");
             }
             Err(err) => {

@@ -62,8 +62,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
 
         // Must happen before the first coroutine starts; may ignores later changes.
@@ -99,7 +98,7 @@ fn main() -> ExitCode {
                     // thread), and they have no recursion or big buffers on their stack.
                     may::go!(move || take_call(stream, caller, &room, log));
                 }
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if protocol::accept::is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -252,7 +251,7 @@ fn write_to_caller(mut socket: TcpStream, inbox: Inbox) -> io::Result<()> {
 #[cfg(unix)]
 fn open_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     use std::os::unix::io::{FromRawFd, IntoRawFd};
-    let listener = cli::listen(addr)?;
+    let listener = protocol::listener::open(addr)?;
     // SAFETY: the descriptor comes from a listener we own and give up here, so may's
     // listener is its only owner and the only one to close it.
     Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })

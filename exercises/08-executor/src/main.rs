@@ -30,11 +30,10 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         reactor::start().context("cannot create the poller")?;
-        let listener = cli::listen(options.listen.socket_addr(7118))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7118))?;
         listener.set_nonblocking(true)?;
         cli::announce(NAME, listener.local_addr()?);
         executor::block_on(pick_up_every_call(listener, options.listen.log()))?

@@ -70,10 +70,9 @@ struct App {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7109))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7109))?;
         listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(usize::from(options.workers))

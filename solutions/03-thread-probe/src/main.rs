@@ -35,8 +35,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = cli::parse_options();
+    cli::run(|options: Options| {
         println!(
             "{NAME}: idle threads with {} KiB stacks, in doubling batches from {}, up to {}",
             options.stack_size / 1024,

@@ -37,10 +37,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7105))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
         cli::announce(NAME, listener.local_addr()?);
         serve_forever(listener, options.listen.log())
     })
@@ -173,9 +172,11 @@ fn accept_everyone(
             Ok((stream, _)) => stream,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Accepted::All,
             // Every accept fails like this until someone hangs up: pause, do not spin.
-            Err(err) if cli::is_out_of_descriptors(&err) => return Accepted::OutOfDescriptors(err),
+            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
+                return Accepted::OutOfDescriptors(err);
+            }
             // This caller was lost (it hung up first, say): on to the next one.
-            Err(err) if cli::lost_one_call(&err) => continue,
+            Err(err) if protocol::accept::lost_one_call(&err) => continue,
             Err(err) => {
                 eprintln!("{NAME}: accept failed: {err}");
                 return Accepted::All;

@@ -10,7 +10,7 @@ use std::io::{self, ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use protocol::cli::{self, Log};
+use protocol::cli::Log;
 use protocol::{Action, Conversation, READ_CHUNK};
 
 use crate::futures::{Sleep, Watched, sleep_until, write_all};
@@ -37,10 +37,10 @@ pub async fn pick_up(listener: &Watched<TcpListener>, log: Log) -> io::Result<Wa
                 Err(err) => eprintln!("{peer}: cannot take the call: {err}"),
             },
             Err(err) if err.kind() == ErrorKind::WouldBlock => listener.readable().await,
-            Err(err) if cli::lost_one_call(&err) => {
+            Err(err) if protocol::accept::lost_one_call(&err) => {
                 log.event(format_args!("a call was lost before pick-up: {err}"));
             }
-            Err(err) if cli::is_out_of_descriptors(&err) => {
+            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
                 if !std::mem::replace(&mut told_out_of_descriptors, true) {
                     eprintln!("could not pick up a call: {err}; pausing {ACCEPT_BACKOFF:?}");
                 }

@@ -25,11 +25,10 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options = Options::parse();
+    cli::run(|options: Options| {
         let log = options.listen.log();
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7099))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7099))?;
         listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Runtime::new()?;
         runtime.block_on(async move {
@@ -38,7 +37,7 @@ fn main() -> ExitCode {
             loop {
                 let (mut stream, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
-                    Err(err) if cli::accept_error_is_transient(&err) => {
+                    Err(err) if protocol::accept::is_transient(&err) => {
                         eprintln!("{NAME}: accept failed: {err}; going on");
                         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                         continue;

@@ -15,9 +15,12 @@ mod epoll;
 
 fn main() -> std::process::ExitCode {
     #[cfg(target_os = "linux")]
-    return protocol::cli::run(raw::main);
+    return protocol::cli::run(raw::serve);
     #[cfg(not(target_os = "linux"))]
-    protocol::cli::run(|| anyhow::bail!("epoll is Linux only; run 05-epoll, which uses kqueue"))
+    {
+        eprintln!("error: epoll is Linux only; run 05-epoll, which uses kqueue");
+        std::process::ExitCode::FAILURE
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -40,7 +43,7 @@ mod raw {
     /// Step 05 on raw epoll through libc (Linux only): what the polling crate wraps.
     #[derive(Parser)]
     #[command(name = NAME, version)]
-    struct Options {
+    pub struct Options {
         #[command(flatten)]
         listen: ListenArgs,
     }
@@ -52,10 +55,9 @@ mod raw {
         scratch: Vec<u8>,
     }
 
-    pub fn main() -> anyhow::Result<()> {
-        let options: Options = protocol::cli::parse_options();
+    pub fn serve(options: Options) -> anyhow::Result<()> {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7005))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7005))?;
         listener.set_nonblocking(true)?;
         cli::announce(NAME, listener.local_addr()?);
         let mut board = Switchboard {
@@ -107,7 +109,7 @@ mod raw {
                 let (fd, stream) = match listener.accept() {
                     Ok((stream, _)) => (stream.as_raw_fd(), stream),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                    Err(err) if cli::lost_one_call(&err) => continue, // say, it hung up first
+                    Err(err) if protocol::accept::lost_one_call(&err) => continue, // say, it hung up first
                     Err(err) => {
                         // EMFILE, say: the listener stays readable, so pause it, don't spin.
                         eprintln!("{NAME}: cannot pick up a call: {err}; pausing 100 ms");

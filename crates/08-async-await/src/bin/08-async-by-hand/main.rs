@@ -61,14 +61,13 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         if options.trace {
             trace::enable();
         }
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         reactor::start().context("cannot create the poller")?;
-        let listener = cli::listen(options.listen.socket_addr(7008))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7008))?;
         listener.set_nonblocking(true)?;
         cli::announce(NAME, listener.local_addr()?);
         println!("{NAME}: one thread, our own executor and reactor, runs every caller's task");

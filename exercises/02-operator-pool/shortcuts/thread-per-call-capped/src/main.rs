@@ -34,10 +34,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
-        let listener = cli::listen(options.listen.socket_addr(7102))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7102))?;
         // Hire the operators before announcing: once we say "listening", calls may come in.
         let switchboard = Switchboard::hire(options.pool.into(), log)?;
         cli::announce(NAME, listener.local_addr()?);
@@ -52,7 +51,7 @@ fn main() -> ExitCode {
                     log.event(format_args!("{caller}: ringing"));
                     switchboard.put_through(stream);
                 }
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if protocol::accept::is_transient(&err) => {
                     eprintln!("{NAME}: could not pick up a call: {err}");
                     thread::sleep(Duration::from_millis(100));
                 }

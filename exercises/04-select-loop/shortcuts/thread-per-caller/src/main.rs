@@ -36,10 +36,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7104))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7104))?;
         cli::announce(NAME, listener.local_addr()?);
         serve(listener, options.listen.log())
     })
@@ -64,7 +63,7 @@ fn serve(listener: TcpListener, log: Log) -> anyhow::Result<()> {
                 log.event(format_args!("{peer}: picked up"));
                 thread::spawn(move || answer_call(stream));
             }
-            Err(err) if cli::is_out_of_descriptors(&err) => {
+            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
                 eprintln!("{NAME}: out of descriptors ({err}); pausing new calls");
                 thread::sleep(Duration::from_millis(100));
             }

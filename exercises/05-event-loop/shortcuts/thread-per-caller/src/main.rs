@@ -26,10 +26,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7105))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
         cli::announce(NAME, listener.local_addr()?);
         serve_forever(listener, options.listen.log())
     })
@@ -46,7 +45,7 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
                     }
                 });
             }
-            Err(err) if cli::accept_error_is_transient(&err) => {
+            Err(err) if protocol::accept::is_transient(&err) => {
                 eprintln!("{NAME}: out of descriptors? {err}");
                 thread::sleep(Duration::from_millis(100));
             }

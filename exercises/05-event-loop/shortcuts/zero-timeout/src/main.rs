@@ -32,10 +32,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7105))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
         cli::announce(NAME, listener.local_addr()?);
         serve_forever(listener, options.listen.log())
     })
@@ -138,7 +137,7 @@ fn accept_everyone(
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-            Err(err) if cli::accept_error_is_transient(&err) => continue,
+            Err(err) if protocol::accept::is_transient(&err) => continue,
             Err(err) => {
                 // Out of descriptors, say: the listener stays armed and we try next turn.
                 eprintln!("{NAME}: accept failed: {err}");

@@ -88,11 +88,10 @@ struct Conn {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let _ = options.workers;
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7107))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7107))?;
         println!("{NAME}: listening on {}", listener.local_addr()?);
         let room = Arc::new(Room::default());
         let inboxes: Vec<Arc<Mutex<Vec<Conn>>>> = (0..THREADS).map(|_| Arc::default()).collect();
@@ -112,7 +111,7 @@ fn main() -> ExitCode {
                         turn += 1;
                     }
                 }
-                Err(err) if cli::accept_error_is_transient(&err) => {
+                Err(err) if protocol::accept::is_transient(&err) => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(err) => return Err(err.into()),

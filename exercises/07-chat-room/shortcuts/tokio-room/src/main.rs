@@ -46,8 +46,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         let log = options.listen.log();
 
         let workers = options.workers.map_or(2, usize::from);
@@ -56,7 +55,7 @@ fn main() -> ExitCode {
             .enable_all()
             .build()?;
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = cli::listen(options.listen.socket_addr(7107))?;
+        let listener = protocol::listener::open(options.listen.socket_addr(7107))?;
         listener.set_nonblocking(true)?;
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -70,7 +69,7 @@ fn main() -> ExitCode {
                         let room = Arc::clone(&room);
                         tokio::spawn(async move { take_call(stream, caller, &room, log).await });
                     }
-                    Err(err) if cli::accept_error_is_transient(&err) => {
+                    Err(err) if protocol::accept::is_transient(&err) => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     Err(err) => return Err(err.into()),

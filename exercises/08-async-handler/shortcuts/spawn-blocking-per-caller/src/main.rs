@@ -32,8 +32,7 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
-        let options: Options = protocol::cli::parse_options();
+    cli::run(|options: Options| {
         // One thread runs the event loop and every task: a blocking call anywhere shows.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -46,7 +45,7 @@ fn main() -> ExitCode {
 async fn serve(options: Options) -> anyhow::Result<()> {
     let log = options.listen.log();
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
-    let listener = cli::listen(options.listen.socket_addr(7108))?;
+    let listener = protocol::listener::open(options.listen.socket_addr(7108))?;
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     cli::announce(NAME, listener.local_addr()?);
@@ -57,7 +56,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 log.event(format_args!("{caller}: connected"));
                 tokio::spawn(take_call(stream, caller, log));
             }
-            Err(err) if cli::accept_error_is_transient(&err) => {
+            Err(err) if protocol::accept::is_transient(&err) => {
                 eprintln!("{NAME}: could not pick up a call: {err}");
                 // Out of descriptors, probably: give callers a moment to hang up.
                 tokio::time::sleep(Duration::from_millis(100)).await;

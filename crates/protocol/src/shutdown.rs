@@ -1,0 +1,372 @@
+//! Ending a server cleanly: what every step does on Ctrl-C or `kill`.
+//!
+//! 1. **Stop accepting.** The listening socket is closed, so a new caller is refused at once
+//!    instead of waiting in a queue nobody will serve.
+//! 2. **Finish what is in flight.** A caller with nothing in progress is told
+//!    [`SHUTTING_DOWN`] and hung up. A caller whose look-up is under way (or whose reply is
+//!    still being written) gets it first, then the same line. Lines not yet started are not
+//!    answered.
+//! 3. **Not forever.** Past the grace (`--grace`, 5 s by default), whoever is still on the line
+//!    is told [`SHUTTING_DOWN`] and cut off.
+//! 4. **Say so, and exit 0.** One [`Tally`] line, then a normal exit: a supervisor (systemd,
+//!    Kubernetes, a test) sees a server that stopped, not one that was killed.
+//!
+//! A second Ctrl-C skips all that and ends the process at once (see [`crate::signals`]).
+//!
+//! How a step does step 2 depends on how it waits, and that is the lesson of each: an event
+//! loop tells each [`Caller`](crate::Caller) to [`wind_down`](crate::Caller::wind_down) and
+//! runs until they are all gone; async tasks watch a [`Stop`] (feature `tokio`); blocking
+//! operators cannot be woken from a `read` by a flag, so [`Operators`] wakes them by shutting
+//! the reading side of their sockets.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{Shutdown as Sides, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::signals;
+
+pub use crate::SHUTTING_DOWN;
+
+/// The numbers of the one line a server prints when it has stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Calls picked up since the server started.
+    pub served: u64,
+    /// Callers on the line when the stop was asked for.
+    pub on_the_line: u64,
+    /// Of those, the ones still there when the grace ran out.
+    pub cut_off: u64,
+    /// The grace they had.
+    pub grace: Duration,
+}
+
+impl Tally {
+    /// Print the summary line for step `name`.
+    pub fn print(&self, name: &str) {
+        println!("{name}: {self}");
+    }
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stopped: {} calls served; of the {} on the line, {} finished and {} were cut \
+             off after the {:.1} s grace",
+            self.served,
+            self.on_the_line,
+            self.on_the_line - self.cut_off,
+            self.cut_off,
+            self.grace.as_secs_f64()
+        )
+    }
+}
+
+/// The blocking steps' shutdown (01, 02, 07): operator threads (or coroutines) asleep in
+/// `accept`, `read` or a look-up, that no flag can wake.
+///
+/// A thread of its own waits for the signal, then:
+/// - rings the switchboard's own number, so that an `accept` in progress returns and the
+///   accept loop sees [`requested`](Self::requested);
+/// - shuts the reading side of every open line: an operator blocked in `read` sees end of
+///   file, and one busy with a look-up finishes it first, then sees end of file. Either way
+///   [`answer_call`-style code](crate::signals::stop_requested) then says [`SHUTTING_DOWN`];
+/// - past the grace, cuts off whoever is left and ends the process: an operator asleep in a
+///   one-minute look-up must not keep it alive.
+///
+/// The accept loop registers every call with [`answering`](Self::answering), stops once
+/// [`requested`](Self::requested), and calls [`finish`](Self::finish).
+#[derive(Clone)]
+pub struct Operators {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: &'static str,
+    grace: Duration,
+    lines: Mutex<Lines>,
+    /// Signalled when a line closes or the summary has been printed.
+    changed: Condvar,
+    served: AtomicU64,
+    summary_printed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Lines {
+    /// A second handle on each open line's socket, by registration number.
+    open: HashMap<u64, TcpStream>,
+    next: u64,
+    /// When the grace ends, once the stop was asked for.
+    deadline: Option<Instant>,
+    on_the_line: u64,
+}
+
+/// One registered call; dropping it (when the call ends) removes it.
+pub struct Answering {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Operators {
+    /// Install the signal handlers and start the thread that waits for Ctrl-C or SIGTERM.
+    /// `listener` is the socket the accept loop waits on.
+    pub fn on_signal(
+        name: &'static str,
+        listener: &TcpListener,
+        grace: Duration,
+    ) -> io::Result<Operators> {
+        let mut signals = signals::install()?;
+        let operators = Operators {
+            shared: Arc::new(Shared {
+                name,
+                grace,
+                lines: Mutex::new(Lines::default()),
+                changed: Condvar::new(),
+                served: AtomicU64::new(0),
+                summary_printed: AtomicBool::new(false),
+            }),
+        };
+        let own_number = loopback(listener.local_addr()?);
+        let watcher = operators.clone();
+        std::thread::Builder::new()
+            .name("shutdown".into())
+            .spawn(move || {
+                while !signals.wait().is_ok_and(|heard| heard.stop) {}
+                watcher.stop(own_number);
+            })?;
+        Ok(operators)
+    }
+
+    /// Whether the stop was asked for: the accept loop ends.
+    pub fn requested(&self) -> bool {
+        signals::stop_requested()
+    }
+
+    /// Register a call just picked up, so that a stop can reach it. Keep the guard for as
+    /// long as the call lasts. A call picked up after the stop is woken at once.
+    pub fn answering(&self, line: &impl AsRawFd) -> io::Result<Answering> {
+        // SAFETY: the descriptor belongs to a live socket for the duration of this call; we
+        // only duplicate it.
+        let handle = unsafe { BorrowedFd::borrow_raw(line.as_raw_fd()) }.try_clone_to_owned()?;
+        let handle = TcpStream::from(handle);
+        let mut lines = self.lines();
+        if lines.deadline.is_some() {
+            let _ = handle.shutdown(Sides::Read);
+        }
+        let id = lines.next;
+        lines.next += 1;
+        lines.open.insert(id, handle);
+        self.shared.served.fetch_add(1, Ordering::Relaxed);
+        Ok(Answering {
+            shared: self.shared.clone(),
+            id,
+        })
+    }
+
+    /// After the accept loop: wait (at most until the grace ends) for the calls in progress
+    /// to end, cut off the rest, and print the summary line.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let mut lines = self.lines();
+        loop {
+            let left = match lines.deadline {
+                // The flag is up but the watcher has not set the deadline yet: wait for it.
+                None if signals::stop_requested() => Duration::from_millis(10),
+                None => break,
+                Some(_) if lines.open.is_empty() => break,
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            };
+            if left.is_zero() {
+                break;
+            }
+            lines = match self.shared.changed.wait_timeout(lines, left) {
+                Ok((lines, _)) => lines,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        self.cut_off_and_sum_up(lines);
+        Ok(())
+    }
+
+    /// The watcher thread, once the signal came.
+    fn stop(&self, own_number: SocketAddr) {
+        {
+            let mut lines = self.lines();
+            lines.deadline = Some(Instant::now() + self.shared.grace);
+            lines.on_the_line = lines.open.len() as u64;
+            for line in lines.open.values() {
+                let _ = line.shutdown(Sides::Read);
+            }
+            self.shared.changed.notify_all();
+        }
+        // Wake an `accept` in progress. Whoever picks this up sees the stop and hangs up.
+        let _ = TcpStream::connect_timeout(&own_number, Duration::from_secs(1));
+        // Past the grace, no operator may keep the process alive.
+        let mut lines = self.lines();
+        loop {
+            if self.shared.summary_printed.load(Ordering::SeqCst) {
+                return;
+            }
+            let left = lines.deadline.map_or(Duration::ZERO, |due| {
+                due.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                break;
+            }
+            lines = match self.shared.changed.wait_timeout(lines, left) {
+                Ok((lines, _)) => lines,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        self.cut_off_and_sum_up(lines);
+        std::process::exit(0);
+    }
+
+    fn cut_off_and_sum_up(&self, mut lines: MutexGuard<'_, Lines>) {
+        if self.shared.summary_printed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let cut_off = lines.open.len() as u64;
+        for (_, mut line) in lines.open.drain() {
+            let _ = line.set_nonblocking(true);
+            let _ = line.write(SHUTTING_DOWN.as_bytes());
+            let _ = line.shutdown(Sides::Both);
+        }
+        Tally {
+            served: self.shared.served.load(Ordering::Relaxed),
+            on_the_line: lines.on_the_line.max(cut_off),
+            cut_off,
+            grace: self.shared.grace,
+        }
+        .print(self.shared.name);
+        self.shared.changed.notify_all();
+    }
+
+    fn lines(&self) -> MutexGuard<'_, Lines> {
+        self.shared.lines()
+    }
+}
+
+impl Shared {
+    fn lines(&self) -> MutexGuard<'_, Lines> {
+        // A panic elsewhere while holding the lock leaves the table usable: keep going.
+        self.lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.shared.lines().open.remove(&self.id);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Where to ring ourselves: a server on 0.0.0.0 or :: is reached on loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// The async steps' shutdown (08, 09): every task holds a `Stop` and can await the two
+/// moments of a shutdown, [`draining`](Self::draining) (the signal came: finish what is in
+/// flight, start nothing new) and [`cut_off`](Self::cut_off) (the grace is over).
+#[cfg(feature = "tokio")]
+#[derive(Clone, Debug)]
+pub struct Stop {
+    phase: tokio::sync::watch::Receiver<Phase>,
+    grace: Duration,
+}
+
+#[cfg(feature = "tokio")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    Draining,
+    CutOff,
+}
+
+#[cfg(feature = "tokio")]
+impl Stop {
+    /// Install the signal handlers and start the task that moves through the phases: Ctrl-C
+    /// or SIGTERM starts the draining, and `grace` later the cut-off. Call it inside the
+    /// runtime.
+    pub fn on_signal(grace: Duration) -> io::Result<Stop> {
+        let signals = signals::install()?;
+        let (tell, phase) = tokio::sync::watch::channel(Phase::Serving);
+        tokio::spawn(async move {
+            if signals.stopped().await.is_err() {
+                return;
+            }
+            let _ = tell.send(Phase::Draining);
+            tokio::time::sleep(grace).await;
+            let _ = tell.send(Phase::CutOff);
+        });
+        Ok(Stop { phase, grace })
+    }
+
+    /// Whether the signal came.
+    pub fn is_draining(&self) -> bool {
+        *self.phase.borrow() >= Phase::Draining
+    }
+
+    /// Wait until the signal comes.
+    pub async fn draining(&self) {
+        self.reached(Phase::Draining).await;
+    }
+
+    /// Wait until the grace is over.
+    pub async fn cut_off(&self) {
+        self.reached(Phase::CutOff).await;
+    }
+
+    /// The grace a caller in progress has after the signal.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    async fn reached(&self, wanted: Phase) {
+        let mut phase = self.phase.clone();
+        // An error means the phase task is gone (the runtime is ending): do not wait.
+        let _ = phase.wait_for(|now| *now >= wanted).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_who_finished_and_who_was_cut_off() {
+        let tally = Tally {
+            served: 12,
+            on_the_line: 3,
+            cut_off: 1,
+            grace: Duration::from_secs(5),
+        };
+        assert_eq!(
+            tally.to_string(),
+            "stopped: 12 calls served; of the 3 on the line, 2 finished and 1 were cut off \
+             after the 5.0 s grace"
+        );
+    }
+
+    #[test]
+    fn loopback_stands_in_for_any_address() {
+        let any: SocketAddr = "0.0.0.0:7001".parse().expect("addr");
+        assert_eq!(loopback(any), "127.0.0.1:7001".parse().expect("addr"));
+        let local: SocketAddr = "127.0.0.2:7001".parse().expect("addr");
+        assert_eq!(loopback(local), local);
+    }
+}
