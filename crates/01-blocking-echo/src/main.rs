@@ -20,10 +20,11 @@
 
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs};
+use protocol::shutdown::Operators;
 use step01_blocking_echo::answer_call;
 
 const NAME: &str = "01-blocking-echo";
@@ -40,33 +41,41 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-        let listener = protocol::listener::open(options.listen.socket_addr(7001))?;
-        cli::announce(NAME, listener.local_addr()?);
-        println!("{NAME}: one operator: a second caller waits until the first one hangs up");
+    cli::run(serve)
+}
 
-        loop {
-            // Blocks until a caller rings.
-            let (stream, caller) = match listener.accept() {
-                Ok(call) => call,
-                // One caller we could not pick up: say so (even with --quiet, it is a
-                // failure) and go on with the next.
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    // Out of descriptors or memory, perhaps: give callers a moment to hang up.
-                    thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-                // The listening socket itself is broken: no later call can succeed.
-                Err(err) => return Err(err.into()),
-            };
-            log.event(format_args!("{caller}: connected"));
-            // Blocks until this caller hangs up. Nobody else is answered meanwhile.
-            match answer_call(stream) {
-                Ok(()) => log.event(format_args!("{caller}: hung up")),
-                Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+    let listener = protocol::listener::open(options.listen.socket_addr(7001))?;
+    cli::announce(NAME, listener.local_addr()?);
+    println!("{NAME}: one operator: a second caller waits until the first one hangs up");
+    let mut acceptor = Acceptor::new(NAME, log);
+    // Ctrl-C: a thread of its own wakes the operator (see protocol::shutdown).
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
+
+    while !stop.requested() {
+        // Blocks until a caller rings.
+        let (stream, peer) = match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => (stream, peer),
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => {
+                thread::sleep(accept::PAUSE);
+                continue;
             }
+            Pickup::Lost | Pickup::NoneWaiting => continue,
+        };
+        if stop.requested() {
+            break; // rang after the stop (perhaps our own wake-up call): not served
         }
-    })
+        let _answering = stop.answering(&stream)?;
+        log.event(format_args!("{peer}: connected"));
+        // Blocks until this caller hangs up. Nobody else is answered meanwhile.
+        match answer_call(stream) {
+            Ok(()) => log.event(format_args!("{peer}: hung up")),
+            Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
+        }
+    }
+    // Closing the listening socket refuses whoever rings from now on.
+    drop(listener);
+    stop.finish()
 }
