@@ -41,7 +41,7 @@ use protocol::cli::{self, ListenArgs, Log};
 use protocol::shutdown::Tally;
 use protocol::signals::{self, Signals};
 use protocol::{Caller, READ_CHUNK, TimerQueue};
-use step04_select::select::{self, FD_SETSIZE, FdSet};
+use step04_select::select::{FD_SETSIZE, FdSet, select};
 
 const NAME: &str = "04-select";
 
@@ -164,7 +164,7 @@ impl Switchboard {
             // 2. Sleep until a socket is ready or the soonest timer is due. No thread sleeps
             //    anywhere else.
             let timeout = self.timers.timeout(Instant::now());
-            match select::select(&mut readable, &mut writable, timeout) {
+            match select(&mut readable, &mut writable, timeout) {
                 Ok(_) => {}
                 // A signal interrupted the wait (the sets say nothing): see what it asked.
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -175,7 +175,7 @@ impl Switchboard {
             }
             let now = Instant::now();
 
-            // 3. Timers that are due: answers to deliver, accepting to resume, the grace over.
+            // 3. Timers that are due: answers to deliver, a pause over, the grace over.
             while let Some(timer) = self.timers.pop_due(now) {
                 match timer {
                     Timer::LookUp(key) => {
@@ -229,7 +229,7 @@ impl Switchboard {
                 Err(err) => return eprintln!("{NAME}: accept failed: {err}"),
             };
             let fd = stream.as_raw_fd();
-            if !select::fits(fd) {
+            if !step04_select::select::fits(fd) {
                 refuse(stream, fd);
                 continue;
             }

@@ -183,7 +183,7 @@ impl Switchboard {
                 .context("waiting for events failed")?;
             let now = Instant::now();
 
-            // 3. Timers that are due: answers to deliver, accepting to resume, the grace over.
+            // 3. Timers that are due: answers to deliver, a pause over, the grace over.
             while let Some(timer) = self.timers.pop_due(now) {
                 match timer {
                     Timer::LookUp(key) => {
