@@ -285,12 +285,9 @@ impl Switchboard {
 
     /// The keys of everyone on the line.
     fn keys(&self) -> Vec<RawFd> {
-        let on_the_line = self
-            .lines
-            .iter()
-            .enumerate()
-            .filter(|(_, line)| line.is_some());
-        on_the_line.map(|(key, _)| key as RawFd).collect()
+        (0..self.lines.len() as RawFd)
+            .filter(|&key| self.lines[key as usize].is_some())
+            .collect()
     }
 
     fn callers(&self) -> usize {

@@ -59,14 +59,8 @@ struct Options {
     #[command(flatten)]
     listen: ListenArgs,
 
-    /// Worker processes sharing the port (SO_REUSEPORT), each with its own loop and its own
-    /// descriptor limit. One per core uses every core.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
-    workers: u16,
-
-    /// Internal: this process is worker N, started by the first one (whose pid follows).
-    #[arg(long, hide = true, num_args = 2, value_names = ["N", "PARENT_PID"])]
-    worker_of: Option<Vec<u32>>,
+    #[command(flatten)]
+    workers: workers::WorkerArgs,
 }
 
 fn main() -> ExitCode {
@@ -74,11 +68,12 @@ fn main() -> ExitCode {
 }
 
 fn serve(options: Options) -> anyhow::Result<()> {
-    if let Some(worker) = &options.worker_of {
+    if let Some(worker) = &options.workers.worker_of {
+        // Started by the first process: the same loop, on a socket of its own (workers.rs).
         return workers::serve(worker, &options.listen);
     }
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
-    let listener = workers::listen(options.listen.socket_addr(7005), options.workers)?;
+    let listener = workers::listen(options.listen.socket_addr(7005), options.workers.count)?;
     cli::announce(NAME, listener.local_addr()?);
     let signals = signals::install().context("cannot install the signal handlers")?;
     let workers = Workers::start(listener.local_addr()?, &options)?;

@@ -31,6 +31,20 @@ use crate::{NAME, Options, Switchboard};
 /// How long past the grace the first process waits for a worker that has not stopped.
 const MARGIN: Duration = Duration::from_secs(1);
 
+/// `--workers`, and the hidden option that tells a worker who it is.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// Worker processes sharing the port (SO_REUSEPORT), each with its own loop and its own
+    /// descriptor limit. One per core uses every core.
+    #[arg(long = "workers", default_value_t = 1, value_name = "WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub count: u16,
+
+    /// Internal: this process is worker N, started by the first one (whose pid follows).
+    #[arg(long, hide = true, num_args = 2, value_names = ["N", "PARENT_PID"])]
+    pub worker_of: Option<Vec<u32>>,
+}
+
 /// The worker processes the first process started (none in a worker).
 pub struct Workers {
     /// The pids of those still running, as far as we know.
@@ -81,7 +95,7 @@ impl Workers {
     /// Start workers `1..count` on `addr` (the port is already chosen). Each gets a thread
     /// here that reports when it ends.
     pub fn start(addr: SocketAddr, options: &Options) -> anyhow::Result<Workers> {
-        let (count, quiet) = (options.workers, options.listen.quiet);
+        let (count, quiet) = (options.workers.count, options.listen.quiet);
         let mut workers = Workers::none();
         if count <= 1 {
             return Ok(workers);
