@@ -34,7 +34,8 @@
 //! ## Limits
 //!
 //! Nothing a caller does can make a server buffer without bound:
-//! - a line may be at most [`MAX_LINE`] bytes; the decoder refuses to hold more;
+//! - a line may be at most [`MAX_LINE`] bytes; the decoder refuses to hold more (one `\r`
+//!   aside, which may be the start of a `\r\n`: at most `MAX_LINE + 1` bytes between reads);
 //! - a server keeps at most [`MAX_PENDING_OUTPUT`] bytes of replies for a caller that does not
 //!   read them, then stops reading from that caller until it catches up (back-pressure).
 //!
