@@ -37,7 +37,7 @@ use clap::Parser;
 use protocol::accept::{self, Acceptor, Pickup};
 use protocol::ceiling::{self, Ceiling, LiveCallers};
 use protocol::cli::{self, ListenArgs, Log};
-use protocol::shutdown::{Answering, Operators};
+use protocol::shutdown::{HeldLine, Operators};
 use step01_blocking_echo::answer_call;
 
 const NAME: &str = "02-thread-per-connection";
@@ -130,15 +130,10 @@ fn serve(options: Options) -> anyhow::Result<()> {
             break; // rang after the stop (perhaps our own wake-up call): not served
         }
         log.event(format_args!("{peer}: ringing"));
-        // On the line from now on, queued or not, so a stop reaches the caller wherever it
-        // waits. (With no descriptor left for the stop's own handle, the call is answered
-        // anyway; the grace still ends it.)
-        let answering = stop.answering(&stream).ok();
-        route(Call {
-            stream,
-            peer,
-            _answering: answering,
-        });
+        // Held by the stop from now on, queued or not, so that Ctrl-C reaches the caller
+        // wherever it waits.
+        let line = stop.hold_line(stream);
+        route(Call { line, peer });
     }
     // Closing the listening socket refuses whoever rings from now on; closing the queue
     // sends the free operators home.
@@ -147,12 +142,10 @@ fn serve(options: Options) -> anyhow::Result<()> {
     stop.finish()
 }
 
-/// A call picked up: the line, who rang, and its registration with the stop (dropped when
-/// the call ends).
+/// A call picked up: the line (held by the stop until the call ends), and who rang.
 struct Call {
-    stream: TcpStream,
+    line: HeldLine<TcpStream>,
     peer: SocketAddr,
-    _answering: Option<Answering>,
 }
 
 /// The board on the wall: who is doing what, for the status line.
@@ -184,7 +177,8 @@ fn operator(queue: &Mutex<Receiver<Call>>, board: &Board, log: Log) {
 /// and hung up on, and the server goes on.
 fn hire_operator_for(call: Call, callers: &LiveCallers, board: &Arc<Board>, log: Log) {
     let Some(on_the_line) = callers.admit() else {
-        callers.turn_away(NAME, call.stream, call.peer);
+        let Call { mut line, peer } = call;
+        callers.turn_away(NAME, &mut *line, peer);
         return;
     };
     let board = board.clone();
@@ -202,14 +196,10 @@ fn hire_operator_for(call: Call, callers: &LiveCallers, board: &Arc<Board>, log:
 }
 
 fn take_call(call: Call, board: &Board, log: Log) {
-    let Call {
-        stream,
-        peer,
-        _answering,
-    } = call;
+    let Call { mut line, peer } = call;
     board.busy.fetch_add(1, Ordering::Relaxed);
     log.event(format_args!("{peer}: picked up"));
-    match answer_call(stream) {
+    match answer_call(&mut *line) {
         Ok(()) => log.event(format_args!("{peer}: hung up")),
         Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
