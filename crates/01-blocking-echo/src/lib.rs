@@ -5,7 +5,6 @@
 //! running more copies of it.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::thread;
 
 use protocol::{Action, Conversation, READ_CHUNK};
@@ -16,7 +15,10 @@ use protocol::{Action, Conversation, READ_CHUNK};
 /// for the look-up, `write_all` waits until the caller's side takes our reply. Whatever this
 /// thread is waiting for, it is doing nothing else. That is fine for one caller, and the whole
 /// problem for ten thousand.
-pub fn answer_call(mut stream: TcpStream) -> io::Result<()> {
+///
+/// `stream` is the caller's blocking `TcpStream`, or a `&mut` borrow of one: step 02 lends
+/// it from the line its stop holds (`protocol::shutdown::Operators::hold_line`).
+pub fn answer_call(mut stream: impl Read + Write) -> io::Result<()> {
     let mut call = Conversation::new();
     // The operator's notepad: on the thread's stack, reused for every read.
     let mut heard = [0u8; READ_CHUNK];

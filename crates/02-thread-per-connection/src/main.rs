@@ -34,8 +34,10 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::ceiling::{self, Ceiling, LiveCallers};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::{HeldLine, Operators};
 use step01_blocking_echo::answer_call;
 
 const NAME: &str = "02-thread-per-connection";
@@ -66,69 +68,89 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7002))?;
-        cli::announce(NAME, listener.local_addr()?);
-
-        let switchboard = Arc::new(Switchboard::default());
-        spawn_status_reporter(switchboard.clone());
-
-        // Either way, ringing lines go to `route`; the two staffing plans differ in where.
-        let route: Box<dyn Fn(TcpStream, SocketAddr)> = if options.unbounded {
-            println!("{NAME}: a new operator (thread) for every caller");
-            let ceiling = Ceiling::of_this_machine(ceiling::THREAD_PER_CALLER)
-                .lowered_to(options.max_callers);
-            println!("{NAME}: {ceiling}");
-            let operators = LiveCallers::new(ceiling);
-            let switchboard = switchboard.clone();
-            Box::new(move |stream, caller| {
-                hire_operator_for(stream, caller, &operators, &switchboard, log)
-            })
-        } else {
-            println!(
-                "{NAME}: {} operators; further callers wait in a queue",
-                options.pool
-            );
-            let (ring, queue) = mpsc::channel();
-            let queue = Arc::new(Mutex::new(queue));
-            for id in 1..=options.pool {
-                let (queue, switchboard) = (queue.clone(), switchboard.clone());
-                thread::Builder::new()
-                    .name(format!("operator {id}"))
-                    .spawn(move || operator(&queue, &switchboard, log))?;
-            }
-            let switchboard = switchboard.clone();
-            Box::new(move |stream, _caller| {
-                switchboard.waiting.fetch_add(1, Ordering::Relaxed);
-                // Only fails if every operator is gone, which would be a bug above.
-                if ring.send(stream).is_err() {
-                    switchboard.waiting.fetch_sub(1, Ordering::Relaxed);
-                    eprintln!("{NAME}: no operator is left to take calls");
-                }
-            })
-        };
-
-        loop {
-            match listener.accept() {
-                Ok((stream, caller)) => {
-                    log.event(format_args!("{caller}: ringing"));
-                    route(stream, caller);
-                }
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-    })
+    cli::run(serve)
 }
 
-/// Who is doing what, for the status line.
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7002))?;
+    cli::announce(NAME, listener.local_addr()?);
+
+    let board = Arc::new(Board::default());
+    spawn_status_reporter(board.clone());
+
+    // Either way, ringing lines go to `route`; the two staffing plans differ in where.
+    let route: Box<dyn Fn(Call)> = if options.unbounded {
+        println!("{NAME}: a new operator (thread) for every caller");
+        let ceiling =
+            Ceiling::of_this_machine(ceiling::THREAD_PER_CALLER).lowered_to(options.max_callers);
+        println!("{NAME}: {ceiling}");
+        let callers = LiveCallers::new(ceiling);
+        let board = board.clone();
+        Box::new(move |call| hire_operator_for(call, &callers, &board, log))
+    } else {
+        println!(
+            "{NAME}: {} operators; further callers wait in a queue",
+            options.pool
+        );
+        let (ring, queue) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for id in 1..=options.pool {
+            let (queue, board) = (queue.clone(), board.clone());
+            thread::Builder::new()
+                .name(format!("operator {id}"))
+                .spawn(move || operator(&queue, &board, log))?;
+        }
+        let board = board.clone();
+        Box::new(move |call| {
+            board.waiting.fetch_add(1, Ordering::Relaxed);
+            // Only fails if every operator is gone, which would be a bug above.
+            if ring.send(call).is_err() {
+                board.waiting.fetch_sub(1, Ordering::Relaxed);
+                eprintln!("{NAME}: no operator is left to take calls");
+            }
+        })
+    };
+
+    let mut acceptor = Acceptor::new(NAME, log);
+    // Ctrl-C: a thread of its own wakes the operators (see protocol::shutdown).
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
+    while !stop.requested() {
+        let (stream, peer) = match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => (stream, peer),
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => {
+                thread::sleep(accept::PAUSE);
+                continue;
+            }
+            Pickup::Lost | Pickup::NoneWaiting => continue,
+        };
+        if stop.requested() {
+            break; // rang after the stop (perhaps our own wake-up call): not served
+        }
+        log.event(format_args!("{peer}: ringing"));
+        // Held by the stop from now on, queued or not, so that Ctrl-C reaches the caller
+        // wherever it waits.
+        let line = stop.hold_line(stream);
+        route(Call { line, peer });
+    }
+    // Closing the listening socket refuses whoever rings from now on; closing the queue
+    // sends the free operators home.
+    drop(listener);
+    drop(route);
+    stop.finish()
+}
+
+/// A call picked up: the line (held by the stop until the call ends), and who rang.
+struct Call {
+    line: HeldLine<TcpStream>,
+    peer: SocketAddr,
+}
+
+/// The board on the wall: who is doing what, for the status line.
 #[derive(Default)]
-struct Switchboard {
+struct Board {
     /// Operators in a call right now.
     busy: AtomicUsize,
     /// Callers queued for a free operator (pool mode only).
@@ -137,15 +159,15 @@ struct Switchboard {
 
 /// One operator of the pool: take the next ringing line from the queue, talk until the caller
 /// hangs up, repeat. The queue's lock is held only while taking a call, not during it.
-fn operator(queue: &Mutex<Receiver<TcpStream>>, switchboard: &Switchboard, log: Log) {
+fn operator(queue: &Mutex<Receiver<Call>>, board: &Board, log: Log) {
     loop {
         let next = match queue.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return, // another operator panicked while holding the lock
         };
-        let Ok(stream) = next else { return };
-        switchboard.waiting.fetch_sub(1, Ordering::Relaxed);
-        take_call(stream, switchboard, log);
+        let Ok(call) = next else { return }; // the queue closed: the server is stopping
+        board.waiting.fetch_sub(1, Ordering::Relaxed);
+        take_call(call, board, log);
     }
 }
 
@@ -153,22 +175,17 @@ fn operator(queue: &Mutex<Receiver<TcpStream>>, switchboard: &Switchboard, log: 
 /// ceiling. Each thread takes four memory mappings, and when the kernel refuses one while a
 /// thread starts, Rust aborts the whole process: so past the ceiling this caller is told so
 /// and hung up on, and the server goes on.
-fn hire_operator_for(
-    stream: TcpStream,
-    caller: SocketAddr,
-    operators: &LiveCallers,
-    switchboard: &Arc<Switchboard>,
-    log: Log,
-) {
-    let Some(on_the_line) = operators.admit() else {
-        operators.turn_away(NAME, stream, caller);
+fn hire_operator_for(call: Call, callers: &LiveCallers, board: &Arc<Board>, log: Log) {
+    let Some(on_the_line) = callers.admit() else {
+        let Call { mut line, peer } = call;
+        callers.turn_away(NAME, &mut *line, peer);
         return;
     };
-    let switchboard = switchboard.clone();
+    let board = board.clone();
     let spawned = thread::Builder::new()
         .name("operator".into())
         .spawn(move || {
-            take_call(stream, &switchboard, log);
+            take_call(call, &board, log);
             drop(on_the_line); // the call is over: room for the next caller
         });
     if let Err(err) = spawned {
@@ -178,30 +195,27 @@ fn hire_operator_for(
     }
 }
 
-fn take_call(stream: TcpStream, switchboard: &Switchboard, log: Log) {
-    let caller = stream
-        .peer_addr()
-        .map(|addr| addr.to_string())
-        .unwrap_or_else(|_| "a caller".into());
-    switchboard.busy.fetch_add(1, Ordering::Relaxed);
-    log.event(format_args!("{caller}: picked up"));
-    match answer_call(stream) {
-        Ok(()) => log.event(format_args!("{caller}: hung up")),
-        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+fn take_call(call: Call, board: &Board, log: Log) {
+    let Call { mut line, peer } = call;
+    board.busy.fetch_add(1, Ordering::Relaxed);
+    log.event(format_args!("{peer}: picked up"));
+    match answer_call(&mut *line) {
+        Ok(()) => log.event(format_args!("{peer}: hung up")),
+        Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
-    switchboard.busy.fetch_sub(1, Ordering::Relaxed);
+    board.busy.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Once a second, if anything changed, print how many operators are busy and how many
 /// callers wait: the numbers that tell you the pool is too small.
-fn spawn_status_reporter(switchboard: Arc<Switchboard>) {
+fn spawn_status_reporter(board: Arc<Board>) {
     let _ = thread::Builder::new().name("status".into()).spawn(move || {
         let mut last = (0, 0);
         loop {
             thread::sleep(Duration::from_secs(1));
             let now = (
-                switchboard.busy.load(Ordering::Relaxed),
-                switchboard.waiting.load(Ordering::Relaxed),
+                board.busy.load(Ordering::Relaxed),
+                board.waiting.load(Ordering::Relaxed),
             );
             if now != last {
                 println!(

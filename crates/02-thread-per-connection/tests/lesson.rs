@@ -79,3 +79,38 @@ fn pool_and_unbounded_cannot_be_combined() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+/// On Ctrl-C a caller still queued for an operator is on the line too: it is told the server
+/// is shutting down (by an operator who finds its line already closed for reading), not left
+/// waiting until the grace is over.
+#[cfg(unix)]
+#[test]
+fn a_caller_queued_for_an_operator_is_told_at_the_stop() {
+    let mut server = Server::start(BINARY, &["--pool", "1", "--grace", "10"]).expect("start");
+    let mut busy = Client::connect(server.addr()).expect("connect");
+    busy.send("/lookup 1000 in flight\n").expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut queued = Client::connect(server.addr()).expect("queued caller");
+    std::thread::sleep(Duration::from_millis(200));
+    server
+        .signal(conformance::shutdown::SIGTERM)
+        .expect("signal");
+    busy.expect_line("answer: in flight (looked up in 1000 ms)")
+        .expect("the look-up in flight is answered");
+    busy.expect_line(protocol::SHUTTING_DOWN.trim_end())
+        .expect("then the goodbye");
+    queued
+        .expect_line(protocol::SHUTTING_DOWN.trim_end())
+        .expect("the queued caller is told once the operator is free");
+    queued.expect_hang_up().expect("and hung up on");
+    let status = server
+        .wait_for_exit(Duration::from_secs(4))
+        .expect("exits well within its 10 s grace");
+    assert!(status.success(), "{status}");
+    server.settle();
+    let output = server.output().join("\n");
+    assert!(
+        output.contains("stopped: 2 calls served; of the 2 on the line, 2 finished"),
+        "{output}"
+    );
+}

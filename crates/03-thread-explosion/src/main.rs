@@ -5,7 +5,8 @@
 //! starts threads that do nothing but wait, in batches that double in size, and prints what
 //! they cost after each batch. It stops at the `--max` cap (10,000 unless you raise it) or at
 //! the first thread the system refuses, says which limit it hit, then wakes every thread and
-//! joins it before exiting.
+//! joins it before exiting. Ctrl-C ends the growth early the same way: woken, joined, exit 0.
+//! (How the limits are read, and named, is in `limits.rs`.)
 //!
 //! ## Try it
 //! ```text
@@ -29,7 +30,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Parser;
+use limits::{MapRoom, Memory};
 use protocol::cli;
+
+mod limits;
 
 const NAME: &str = "03-thread-explosion";
 
@@ -54,19 +58,24 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!(
-            "{NAME}: starting idle threads with {} stacks, in doubling batches, up to {}",
-            Bytes(options.stack_size as u64),
-            options.max
-        );
-        let mut crowd = Crowd::new(options.stack_size);
-        let outcome = crowd.grow(options.max, options.batch);
-        println!("{NAME}: {outcome}");
-        let (count, took) = crowd.release_and_join();
-        println!("{NAME}: woke and joined all {count} threads in {took:.1?}; nothing left running");
-        Ok(())
-    })
+    cli::run(explode)
+}
+
+fn explode(options: Options) -> anyhow::Result<()> {
+    // Ctrl-C stops the growth between two batches; the threads made so far are then woken
+    // and joined like at the cap, so none is left behind (a second Ctrl-C quits at once).
+    let _signals = protocol::signals::install()?;
+    println!(
+        "{NAME}: starting idle threads with {} stacks, in doubling batches, up to {}",
+        Bytes(options.stack_size as u64),
+        options.max
+    );
+    let mut crowd = Crowd::new(options.stack_size);
+    let outcome = crowd.grow(options.max, options.batch);
+    println!("{NAME}: {outcome}");
+    let (count, took) = crowd.release_and_join();
+    println!("{NAME}: woke and joined all {count} threads in {took:.1?}; nothing left running");
+    Ok(())
 }
 
 /// The gate every idle thread waits at, until the main thread opens it. It also counts the
@@ -124,10 +133,6 @@ impl Gate {
     }
 }
 
-/// Memory mappings one thread is assumed to take until the first batch has measured it:
-/// twice the four a Rust thread takes on Linux, to be safe.
-const ASSUMED_MAPPINGS_PER_THREAD: f64 = 8.0;
-
 /// All the threads started so far.
 struct Crowd {
     stack_size: usize,
@@ -140,7 +145,7 @@ struct Crowd {
 /// Why the crowd stopped growing.
 enum Outcome {
     Cap(u32),
-    /// We stopped just short of `vm.max_map_count` (see [`Crowd::room_in_map_table`]).
+    /// We stopped just short of `vm.max_map_count` (see [`limits::room_in_map_table`]).
     MapTable {
         threads: usize,
         ceiling: u64,
@@ -150,6 +155,10 @@ enum Outcome {
         started: usize,
         err: io::Error,
         stack_size: usize,
+    },
+    /// Ctrl-C (or `kill`) between two batches.
+    Interrupted {
+        threads: usize,
     },
 }
 
@@ -172,8 +181,20 @@ impl Crowd {
         );
         let mut batch = first;
         for number in 1.. {
+            if protocol::signals::stop_requested() {
+                return Outcome::Interrupted {
+                    threads: self.threads.len(),
+                };
+            }
             let mut size = batch.min(max - self.threads.len() as u32);
-            if let Some((room, ceiling, per_thread)) = self.room_in_map_table() {
+            // Near vm.max_map_count one more thread could abort the process: stop short.
+            let room = limits::room_in_map_table(self.mapped_at_start, self.threads.len());
+            if let Some(MapRoom {
+                threads: room,
+                ceiling,
+                per_thread,
+            }) = room
+            {
                 if room == 0 {
                     let threads = self.threads.len();
                     return Outcome::MapTable {
@@ -205,24 +226,6 @@ impl Crowd {
             batch = batch.saturating_mul(2);
         }
         unreachable!("the loop above returns once max is reached")
-    }
-
-    /// How many more threads fit below the kernel's limit on memory mappings, with a margin,
-    /// the limit, and the mappings one thread takes. Each Rust thread maps its stack, a guard
-    /// page, and a small signal stack with its own guard. Past `vm.max_map_count` a new thread
-    /// may be created and then fail to map its signal stack, which aborts the whole process:
-    /// so every batch, the first included, is cut to what fits. (`None` where the table
-    /// cannot be read: not Linux.)
-    fn room_in_map_table(&self) -> Option<(u32, u64, f64)> {
-        let (mapped, ceiling) = (limits::mappings()?, limits::max_map_count()?);
-        let per_thread = if self.threads.is_empty() {
-            // Nothing measured yet: assume the worst, or a big first --batch could cross it.
-            ASSUMED_MAPPINGS_PER_THREAD
-        } else {
-            mapped.saturating_sub(self.mapped_at_start) as f64 / self.threads.len() as f64
-        };
-        let free = ceiling.saturating_sub(mapped + 256) as f64;
-        Some(((free / per_thread.max(1.0)) as u32, ceiling, per_thread))
     }
 
     fn start_one(&mut self) -> io::Result<()> {
@@ -285,128 +288,12 @@ impl fmt::Display for Outcome {
                 stack_size,
             } => {
                 write!(f, "thread {} was refused: {err}. ", started + 1)?;
-                write!(f, "{}", explain(*started, err, *stack_size))
+                write!(f, "{}", limits::explain(*started, err, *stack_size))
+            }
+            Outcome::Interrupted { threads } => {
+                write!(f, "interrupted at {threads} threads (Ctrl-C)")
             }
         }
-    }
-}
-
-/// Name the limit that most likely refused the next thread.
-///
-/// `pthread_create` reports nearly every shortage as `EAGAIN`: the per-user process limit,
-/// the system-wide thread and pid limits, the number of memory mappings (each stack is one or
-/// two), and failing to allocate the stack itself. So we compare how many threads we had
-/// with each limit we can read.
-fn explain(started: usize, err: &io::Error, stack_size: usize) -> String {
-    let kind = match err.raw_os_error() {
-        Some(libc::EAGAIN) => "EAGAIN (\"try again\": a resource limit)",
-        Some(libc::ENOMEM) => "ENOMEM (not enough memory or address space)",
-        _ => "an unexpected error",
-    };
-    if started == 0 {
-        // No thread at all: no count limit can be to blame, only the size of one stack.
-        return format!(
-            "The system said {kind}: the very first thread failed, so the limit is its stack. \
-             The system will not reserve {} of address space for it (more than the RAM and \
-             swap it may promise, or than a process can address at all). Try a smaller \
-             --stack-size.",
-            Bytes(stack_size as u64)
-        );
-    }
-    let threads = started as u64 + 1; // and the main thread
-    let mut near: Vec<String> = limits::all()
-        .into_iter()
-        .filter(|(_, value)| *value <= threads + threads / 20 + 64)
-        .map(|(name, value)| format!("{name} = {value}"))
-        .collect();
-    if near.is_empty() {
-        near.push(
-            "no count limit is near: most likely memory for the stacks (try a smaller \
-             --stack-size) or a container's limit"
-                .into(),
-        );
-    }
-    format!(
-        "The system said {kind}; the likely limit: {}.",
-        near.join("; ")
-    )
-}
-
-/// The limits that cap how many threads a process may have, where they can be read.
-mod limits {
-    /// (what it is, its value) for every limit readable on this system.
-    pub fn all() -> Vec<(&'static str, u64)> {
-        let mut found = Vec::new();
-        if let Some(nproc) = rlimit_nproc() {
-            found.push((
-                "ulimit -u (RLIMIT_NPROC, processes and threads per user)",
-                nproc,
-            ));
-        }
-        #[cfg(target_os = "linux")]
-        for (name, path) in [
-            (
-                "kernel.threads-max (threads, system-wide)",
-                "/proc/sys/kernel/threads-max",
-            ),
-            (
-                "kernel.pid_max (thread ids, system-wide)",
-                "/proc/sys/kernel/pid_max",
-            ),
-            ("the cgroup's pids.max", "/sys/fs/cgroup/pids.max"),
-        ] {
-            if let Some(value) = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|text| text.trim().parse().ok())
-            {
-                found.push((name, value));
-            }
-        }
-        found
-    }
-
-    // The mapping counts are the protocol crate's: steps 02 and 07 stop short of the same limit.
-    pub use protocol::ceiling::linux::{mappings_in_use as mappings, max_map_count};
-
-    fn rlimit_nproc() -> Option<u64> {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes into the struct we pass.
-        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } == 0;
-        (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
-    }
-}
-
-/// What this process occupies right now.
-#[derive(Clone, Copy)]
-struct Memory {
-    /// Resident set: pages really in RAM.
-    rss: u64,
-    /// Address space reserved, touched or not.
-    virtual_size: u64,
-}
-
-impl Memory {
-    /// Read from `/proc/self/status` (Linux only; other systems print "n/a").
-    #[cfg(target_os = "linux")]
-    fn of_this_process() -> Option<Memory> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let field = |name: &str| -> Option<u64> {
-            let line = status.lines().find(|l| l.starts_with(name))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        };
-        Some(Memory {
-            rss: field("VmRSS:")?,
-            virtual_size: field("VmSize:")?,
-        })
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn of_this_process() -> Option<Memory> {
-        None
     }
 }
 

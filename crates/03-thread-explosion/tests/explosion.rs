@@ -98,3 +98,76 @@ fn help_explains_the_options() {
         );
     }
 }
+
+/// Ctrl-C in the middle of the explosion wakes and joins the threads made so far, says so,
+/// and exits 0: a demo left running on a projector must not need `kill -9`.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_mid_run_joins_every_thread_and_exits_0() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+
+    // A cap far away and batches of one, so that it is still growing when the signal comes
+    // (stopping short of the kernel's limits, whatever this machine's are).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_03-thread-explosion"))
+        .args(["--max", "1000000", "--batch", "1", "--stack-size", "64K"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let (line, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.send(text).is_err() {
+                return;
+            }
+        }
+    });
+    let kill = |signal| {
+        // SAFETY: kill takes plain integers; `pid` is our own child, not yet reaped.
+        unsafe { libc::kill(pid as i32, signal) };
+    };
+    let mut seen = Vec::new();
+    // The first row of the table: threads are being made.
+    while !seen
+        .last()
+        .is_some_and(|text: &String| text.trim_start().starts_with("1 "))
+    {
+        match lines.recv_timeout(Duration::from_secs(10)) {
+            Ok(text) => seen.push(text),
+            Err(_) => {
+                kill(libc::SIGKILL);
+                let _ = child.wait();
+                panic!("no first row within 10 s:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    kill(libc::SIGINT);
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match finished.recv_timeout(Duration::from_secs(30)) {
+        Ok(output) => output.expect("wait for the binary"),
+        Err(_) => {
+            kill(libc::SIGKILL);
+            panic!("still running 30 s after Ctrl-C:\n{}", seen.join("\n"));
+        }
+    };
+    // The child has exited, so its stdout is at its end: the reader has sent every line.
+    let _ = reader.join();
+    seen.extend(lines.try_iter());
+    let stdout = seen.join("\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("(Ctrl-C)"), "{stdout}");
+    assert!(stdout.contains("woke and joined all"), "{stdout}");
+}

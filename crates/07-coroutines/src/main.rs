@@ -33,8 +33,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use may::net::{TcpListener, TcpStream};
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::ceiling::{self, Ceiling, LiveCallers, OnTheLine};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::{HeldLine, Operators};
 use protocol::{Action, Conversation};
 
 const NAME: &str = "07-coroutines";
@@ -80,98 +82,114 @@ enum LookUp {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-
-        // Must happen before the first coroutine starts; may ignores later changes.
-        let workers = options.workers.map_or(0, usize::from);
-        may::config()
-            .set_workers(if workers == 0 {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            } else {
-                workers
-            })
-            // may counts machine words, not bytes.
-            .set_stack_size(options.stack_size / size_of::<usize>())
-            // Spare coroutines kept for reuse: their stacks stay mapped, so keep few.
-            .set_pool_capacity(100);
-        // Pinning each worker to a core helps a benchmark on a quiet machine; on a shared one
-        // (a laptop, CI) let the OS place the threads.
-        may::config().set_worker_pin(false);
-
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = open_listener(options.listen.socket_addr(7007))?;
-        // Counted once may's runtime is up, so its own threads are among the mappings in use.
-        let ceiling =
-            Ceiling::of_this_machine(ceiling::COROUTINE_PER_CALLER).lowered_to(options.max_callers);
-        println!("{NAME}: {ceiling}");
-        let callers = LiveCallers::new(ceiling);
-        cli::announce(NAME, listener.local_addr()?);
-        let workers = may::config().get_workers();
-        println!(
-            "{NAME}: {workers} worker thread{} run{} every caller's coroutine; each coroutine \
-             has a {} KiB stack",
-            if workers == 1 { "" } else { "s" },
-            if workers == 1 { "s" } else { "" },
-            options.stack_size / 1024
-        );
-        let look_up = if options.blocking_lookup {
-            eprintln!(
-                "{NAME}: WARNING: --blocking-lookup: /lookup calls std::thread::sleep, which \
-                 blocks its worker thread; every caller on that thread waits until it is done"
-            );
-            LookUp::BlockingTheWorker
-        } else {
-            LookUp::Cooperative
-        };
-
-        // The switchboard is this plain thread: may's `accept` blocks it like std's would.
-        loop {
-            match listener.accept() {
-                Ok((stream, caller)) => {
-                    log.event(format_args!("{caller}: connected"));
-                    // Checked before `go!` maps the stack: past the ceiling it would panic.
-                    let Some(on_the_line) = callers.admit() else {
-                        callers.turn_away(NAME, stream, caller);
-                        continue;
-                    };
-                    // SAFETY: `go!` is unsafe because may cannot check two things the compiler
-                    // usually checks for threads:
-                    // - A coroutine may be resumed on a different worker thread after any
-                    //   read, write or sleep, so a thread-local read before the switch and used
-                    //   after it may belong to another thread. `answer_call` holds no
-                    //   thread-locals (`Log` prints through the process-wide stdout lock,
-                    //   taken and released within one `println!`, which never yields).
-                    // - The coroutine runs on a small fixed stack that the compiler knows
-                    //   nothing about. may 0.3 puts one guard page under it and abandons a
-                    //   coroutine that hits it; coroutine libraries without one let a deep
-                    //   call overwrite the neighbouring memory silently. `answer_call` has no
-                    //   recursion and keeps its one buffer small (`NOTEPAD`): it runs in 8 KiB
-                    //   even in a debug build, so the 16 KiB default leaves a wide margin.
-                    may::go!(move || take_call(stream, caller, look_up, log, on_the_line));
-                }
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-    })
+    cli::run(serve)
 }
 
-/// One caller's coroutine. It owns `_on_the_line`, so the caller's place is freed when this
-/// returns, however the call ended.
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+
+    // Must happen before the first coroutine starts; may ignores later changes.
+    let workers = options.workers.map_or(0, usize::from);
+    may::config()
+        .set_workers(if workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            workers
+        })
+        // may counts machine words, not bytes.
+        .set_stack_size(options.stack_size / size_of::<usize>())
+        // Spare coroutines kept for reuse: their stacks stay mapped, so keep few.
+        .set_pool_capacity(100);
+    // Pinning each worker to a core helps a benchmark on a quiet machine; on a shared one
+    // (a laptop, CI) let the OS place the threads.
+    may::config().set_worker_pin(false);
+
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7007))?;
+    // Ctrl-C: a thread of its own wakes the accept loop and every caller's coroutine (see
+    // protocol::shutdown). It rings the listener's number, so it is set up on std's socket.
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
+    let listener = hand_to_may(listener);
+    // Counted once may's runtime is up, so its own threads are among the mappings in use.
+    let ceiling =
+        Ceiling::of_this_machine(ceiling::COROUTINE_PER_CALLER).lowered_to(options.max_callers);
+    println!("{NAME}: {ceiling}");
+    let callers = LiveCallers::new(ceiling);
+    cli::announce(NAME, listener.local_addr()?);
+    let workers = may::config().get_workers();
+    println!(
+        "{NAME}: {workers} worker thread{} run{} every caller's coroutine; each coroutine \
+         has a {} KiB stack",
+        if workers == 1 { "" } else { "s" },
+        if workers == 1 { "s" } else { "" },
+        options.stack_size / 1024
+    );
+    let look_up = if options.blocking_lookup {
+        eprintln!(
+            "{NAME}: WARNING: --blocking-lookup: /lookup calls std::thread::sleep, which \
+             blocks its worker thread; every caller on that thread waits until it is done"
+        );
+        LookUp::BlockingTheWorker
+    } else {
+        LookUp::Cooperative
+    };
+
+    // The accept loop is this plain thread: may's `accept` blocks it like std's would.
+    let mut acceptor = Acceptor::new(NAME, log);
+    while !stop.requested() {
+        let (stream, peer) = match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => (stream, peer),
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => {
+                std::thread::sleep(accept::PAUSE);
+                continue;
+            }
+            Pickup::Lost | Pickup::NoneWaiting => continue,
+        };
+        if stop.requested() {
+            break; // rang after the stop (perhaps our own wake-up call): not served
+        }
+        log.event(format_args!("{peer}: connected"));
+        // Checked before `go!` maps the stack: past the ceiling it would panic.
+        let Some(on_the_line) = callers.admit() else {
+            callers.turn_away(NAME, stream, peer);
+            continue;
+        };
+        // Held by the stop, so that Ctrl-C reaches this caller's coroutine too.
+        let line = stop.hold_line(stream);
+        // SAFETY: `go!` is unsafe because may cannot check two things the compiler usually
+        // checks for threads:
+        // - A coroutine may be resumed on a different worker thread after any read, write or
+        //   sleep, so a thread-local read before the switch and used after it may belong to
+        //   another thread. `answer_call` holds no thread-locals (`Log` prints through the
+        //   process-wide stdout lock, taken and released within one `println!`, which never
+        //   yields).
+        // - The coroutine runs on a small fixed stack that the compiler knows nothing about.
+        //   may 0.3 puts one guard page under it and abandons a coroutine that hits it;
+        //   coroutine libraries without one let a deep call overwrite the neighbouring memory
+        //   silently. `answer_call` has no recursion and keeps its one buffer small
+        //   (`NOTEPAD`): it runs in 8 KiB even in a debug build, so the 16 KiB default
+        //   leaves a wide margin.
+        may::go!(move || take_call(line, peer, look_up, log, on_the_line));
+    }
+    // Closing the listening socket refuses whoever rings from now on.
+    drop(listener);
+    stop.finish()
+}
+
+/// One caller's coroutine. It owns the `line` and `_on_the_line`, so the caller is struck
+/// off the stop's list and its place under the ceiling is freed when this returns, however
+/// the call ended.
 fn take_call(
-    stream: TcpStream,
-    caller: SocketAddr,
+    mut line: HeldLine<TcpStream>,
+    peer: SocketAddr,
     look_up: LookUp,
     log: Log,
     _on_the_line: OnTheLine,
 ) {
-    match answer_call(stream, look_up) {
-        Ok(()) => log.event(format_args!("{caller}: hung up")),
-        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+    match answer_call(&mut line, look_up) {
+        Ok(()) => log.event(format_args!("{peer}: hung up")),
+        Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
 }
 
@@ -182,14 +200,17 @@ const NOTEPAD: usize = 1024;
 /// Talk to one caller until they hang up: listen, answer, repeat.
 ///
 /// Compare it with step 01's `answer_call`: the same loop. Only three things differ: the
-/// stream is may's (its `read` and `write` switch coroutines instead of blocking the thread),
-/// the notepad is smaller, and the look-up sleeps with `may::coroutine::sleep`.
-fn answer_call(mut stream: TcpStream, look_up: LookUp) -> io::Result<()> {
+/// stream is may's (its `read` and `write` switch coroutines instead of blocking the thread;
+/// it is borrowed, because the stop holds the line), the notepad is smaller, and the look-up
+/// sleeps with `may::coroutine::sleep`.
+fn answer_call(stream: &mut TcpStream, look_up: LookUp) -> io::Result<()> {
     let mut call = Conversation::new();
     let mut heard = [0u8; NOTEPAD];
     loop {
         let n = match stream.read(&mut heard) {
-            Ok(0) => return Ok(()), // the caller hung up
+            // The caller hung up, or the server is stopping (it shut our reading side; the
+            // held line says goodbye as it is dropped, see `protocol::shutdown`).
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
@@ -225,14 +246,13 @@ impl LookUp {
     }
 }
 
-/// Open the listening socket the usual way (clear errors, SO_REUSEADDR), then hand it to may.
+/// Hand a listening socket opened the usual way (clear errors, SO_REUSEADDR) to may.
 #[cfg(unix)]
-fn open_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+fn hand_to_may(listener: std::net::TcpListener) -> TcpListener {
     use std::os::unix::io::{FromRawFd, IntoRawFd};
-    let listener = protocol::listener::open(addr)?;
     // SAFETY: the descriptor comes from a listener we own and give up here, so may's
     // listener is its only owner and the only one to close it.
-    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
+    unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) }
 }
 
 /// `--stack-size`: bytes, or KiB with a `K` (or `KiB`) suffix.

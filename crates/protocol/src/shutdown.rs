@@ -22,8 +22,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
+use std::mem::ManuallyDrop;
 use std::net::{Shutdown as Sides, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -80,8 +82,9 @@ impl fmt::Display for Tally {
 /// - past the grace, cuts off whoever is left and ends the process: an operator asleep in a
 ///   one-minute look-up must not keep it alive.
 ///
-/// The accept loop registers every call with [`answering`](Self::answering), stops once
-/// [`requested`](Self::requested), and calls [`finish`](Self::finish).
+/// The accept loop registers every call with [`answering`](Self::answering) (or hands its
+/// stream to [`hold_line`](Self::hold_line)), stops once [`requested`](Self::requested), and
+/// calls [`finish`](Self::finish).
 #[derive(Clone)]
 pub struct Operators {
     shared: Arc<Shared>,
@@ -100,7 +103,7 @@ struct Shared {
 #[derive(Default)]
 struct Lines {
     /// A second handle on each open line's socket, by registration number.
-    open: HashMap<u64, TcpStream>,
+    open: HashMap<u64, Handle>,
     next: u64,
     /// When the grace ends, once the stop was asked for.
     deadline: Option<Instant>,
@@ -111,6 +114,47 @@ struct Lines {
 pub struct Answering {
     shared: Arc<Shared>,
     id: u64,
+}
+
+/// How the stop reaches one open line.
+enum Handle {
+    /// A copy of the line's descriptor, closed when struck off ([`Operators::answering`]).
+    Copy(TcpStream),
+    /// The line's own descriptor, lent by a [`HeldLine`], which strikes it off before its
+    /// stream closes; never closed from here.
+    Lent(ManuallyDrop<TcpStream>),
+}
+
+impl Handle {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Handle::Copy(socket) => socket,
+            Handle::Lent(socket) => socket,
+        }
+    }
+}
+
+/// A caller's stream, registered with the stop without a second descriptor (see
+/// [`Operators::hold_line`]). Use it as the stream itself (it derefs to it); dropping it ends
+/// the call: it is struck off first, then the stream closes.
+pub struct HeldLine<S: AsRawFd> {
+    // Fields drop in this order: the registration goes before the descriptor is closed, so
+    // the stop never touches a descriptor that a later call may be given.
+    _answering: Answering,
+    stream: S,
+}
+
+impl<S: AsRawFd> Deref for HeldLine<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl<S: AsRawFd> DerefMut for HeldLine<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
 }
 
 impl Operators {
@@ -154,19 +198,38 @@ impl Operators {
         // SAFETY: the descriptor belongs to a live socket for the duration of this call; we
         // only duplicate it.
         let handle = unsafe { BorrowedFd::borrow_raw(line.as_raw_fd()) }.try_clone_to_owned()?;
-        let handle = TcpStream::from(handle);
+        Ok(self.register(Handle::Copy(TcpStream::from(handle))))
+    }
+
+    /// Register a call by handing over its stream, which the returned guard holds for as long
+    /// as the call lasts. Unlike [`answering`](Self::answering) this keeps no copy of the
+    /// descriptor: a server that holds ten thousand callers near its descriptor limit (step
+    /// 07) cannot afford two per caller.
+    pub fn hold_line<S: AsRawFd>(&self, stream: S) -> HeldLine<S> {
+        // SAFETY: the descriptor stays open for as long as it is in the table: `HeldLine`
+        // owns the stream and strikes the entry off (under the table's lock, which every use
+        // of the entry holds) before the stream closes, and `ManuallyDrop` keeps the table
+        // from ever closing it.
+        let lent = unsafe { TcpStream::from_raw_fd(stream.as_raw_fd()) };
+        HeldLine {
+            _answering: self.register(Handle::Lent(ManuallyDrop::new(lent))),
+            stream,
+        }
+    }
+
+    fn register(&self, handle: Handle) -> Answering {
         let mut lines = self.lines();
         if lines.deadline.is_some() {
-            let _ = handle.shutdown(Sides::Read);
+            let _ = handle.socket().shutdown(Sides::Read);
         }
         let id = lines.next;
         lines.next += 1;
         lines.open.insert(id, handle);
         self.shared.served.fetch_add(1, Ordering::Relaxed);
-        Ok(Answering {
+        Answering {
             shared: self.shared.clone(),
             id,
-        })
+        }
     }
 
     /// After the accept loop: wait (at most until the grace ends) for the calls in progress
@@ -200,7 +263,7 @@ impl Operators {
             lines.deadline = Some(Instant::now() + self.shared.grace);
             lines.on_the_line = lines.open.len() as u64;
             for line in lines.open.values() {
-                let _ = line.shutdown(Sides::Read);
+                let _ = line.socket().shutdown(Sides::Read);
             }
             self.shared.changed.notify_all();
         }
@@ -232,7 +295,8 @@ impl Operators {
             return;
         }
         let cut_off = lines.open.len() as u64;
-        for (_, mut line) in lines.open.drain() {
+        for (_, handle) in lines.open.drain() {
+            let mut line = handle.socket();
             let _ = line.set_nonblocking(true);
             let _ = line.write(SHUTTING_DOWN.as_bytes());
             let _ = line.shutdown(Sides::Both);
@@ -265,10 +329,10 @@ impl Drop for Answering {
     /// The call is over. If the server is stopping, that is why: say so before the line
     /// closes (the operator's own code needs to know nothing of the stop).
     fn drop(&mut self) {
-        if let Some(mut line) = self.shared.lines().open.remove(&self.id)
+        if let Some(handle) = self.shared.lines().open.remove(&self.id)
             && signals::stop_requested()
         {
-            let _ = line.write(SHUTTING_DOWN.as_bytes());
+            let _ = handle.socket().write(SHUTTING_DOWN.as_bytes());
         }
         self.shared.changed.notify_all();
     }

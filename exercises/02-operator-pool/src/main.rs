@@ -16,9 +16,9 @@ use std::io;
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
 use step01_blocking_echo::answer_call;
 
@@ -37,31 +37,32 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-        let listener = protocol::listener::open(options.listen.socket_addr(7102))?;
-        // Hire the operators before announcing: once we say "listening", calls may come in.
-        let switchboard = Switchboard::hire(options.pool.into(), log)?;
-        cli::announce(NAME, listener.local_addr()?);
-        println!(
-            "{NAME}: {} operators; further callers wait in a queue",
-            options.pool
-        );
+    cli::run(serve)
+}
 
-        loop {
-            match listener.accept() {
-                Ok((stream, caller)) => {
-                    log.event(format_args!("{caller}: ringing"));
-                    switchboard.put_through(stream);
-                }
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(err.into()),
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+    let listener = protocol::listener::open(options.listen.socket_addr(7102))?;
+    // Hire the operators before announcing: once we say "listening", calls may come in.
+    let switchboard = Switchboard::hire(options.pool.into(), log)?;
+    cli::announce(NAME, listener.local_addr()?);
+    println!(
+        "{NAME}: {} operators; further callers wait in a queue",
+        options.pool
+    );
+
+    let mut acceptor = Acceptor::new(NAME, log);
+    loop {
+        match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => {
+                log.event(format_args!("{peer}: ringing"));
+                switchboard.put_through(stream);
             }
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => thread::sleep(accept::PAUSE),
+            Pickup::Lost | Pickup::NoneWaiting => {}
         }
-    })
+    }
 }
 
 /// The queue of ringing lines, and the operators who take calls from it.

@@ -83,9 +83,7 @@ fn the_pool_has_exactly_its_operators() {
     use std::time::Duration;
     let server = Server::start(SERVER, &["--pool", "3"]).unwrap_or_else(|e| panic!("{e:#}"));
     let pid = server.pid();
-    let hired = conformance::process::reaches(4, Duration::from_secs(2), || {
-        conformance::process::thread_count(pid)
-    });
+    let hired = conformance::process::reaches(4, Duration::from_secs(2), || working_threads(pid));
     assert!(
         hired == 4,
         "with --pool 3 and no caller yet the server runs {hired} thread(s), not 4 (the accept \
@@ -100,13 +98,29 @@ fn the_pool_has_exactly_its_operators() {
         caller.round_trip(&format!("caller {i}")).expect("served");
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let threads = conformance::process::thread_count(server.pid());
+    let threads = working_threads(pid);
     assert_eq!(
         threads, 4,
         "with --pool 3 and ten callers the server runs {threads} threads, not 4 (the accept \
          loop and three operators)\nhint: hire exactly `operators` threads up front, and \
          start no thread per call"
     );
+}
+
+/// The server's threads, less the one that waits for Ctrl-C if it stops gracefully
+/// (`protocol::shutdown::Operators` names it "shutdown"): it takes no calls.
+#[cfg(target_os = "linux")]
+fn working_threads(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .map_or(true, |name| name.trim() != "shutdown")
+        })
+        .count()
 }
 
 /// The accept loop only queues a call and goes back to `accept` at once: callers beyond the

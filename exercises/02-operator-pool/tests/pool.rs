@@ -100,6 +100,6 @@ fn a_full_descriptor_table_is_survived() {
     conformance::stress::full_descriptor_table_is_survived(
         SERVER,
         &["--pool", "100"],
-        "could not pick up a call",
+        "out of descriptors",
     );
 }

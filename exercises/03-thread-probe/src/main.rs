@@ -35,42 +35,44 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!(
-            "{NAME}: idle threads with {} KiB stacks, in doubling batches from {}, up to {}",
-            options.stack_size / 1024,
-            options.batch,
-            options.max
-        );
+    cli::run(probe_threads)
+}
+
+fn probe_threads(options: Options) -> anyhow::Result<()> {
+    println!(
+        "{NAME}: idle threads with {} KiB stacks, in doubling batches from {}, up to {}",
+        options.stack_size / 1024,
+        options.batch,
+        options.max
+    );
+    println!(
+        "{:>6} {:>9} {:>12} {:>12}",
+        "batch", "threads", "batch took", "per thread"
+    );
+    let mut probe = Probe::new(
+        options.max as usize,
+        options.batch as usize,
+        options.stack_size,
+    );
+    let report = probe.grow(|batch| {
+        let per_thread = batch.took / u32::try_from(batch.started.max(1)).unwrap_or(u32::MAX);
         println!(
             "{:>6} {:>9} {:>12} {:>12}",
-            "batch", "threads", "batch took", "per thread"
+            batch.number,
+            batch.alive,
+            format!("{:.1?}", batch.took),
+            format!("{per_thread:.1?}"),
         );
-        let mut probe = Probe::new(
-            options.max as usize,
-            options.batch as usize,
-            options.stack_size,
-        );
-        let report = probe.grow(|batch| {
-            let per_thread = batch.took / u32::try_from(batch.started.max(1)).unwrap_or(u32::MAX);
-            println!(
-                "{:>6} {:>9} {:>12} {:>12}",
-                batch.number,
-                batch.alive,
-                format!("{:.1?}", batch.took),
-                format!("{per_thread:.1?}"),
-            );
-        });
-        println!(
-            "{NAME}: {} threads alive at the peak; stopped by {}",
-            report.started, report.stopped_by
-        );
-        let releasing = Instant::now();
-        let joined = probe.release_and_join();
-        println!(
-            "{NAME}: released and joined all {joined} threads in {:.1?}; nothing left running",
-            releasing.elapsed()
-        );
-        Ok(())
-    })
+    });
+    println!(
+        "{NAME}: {} threads alive at the peak; stopped by {}",
+        report.started, report.stopped_by
+    );
+    let releasing = Instant::now();
+    let joined = probe.release_and_join();
+    println!(
+        "{NAME}: released and joined all {joined} threads in {:.1?}; nothing left running",
+        releasing.elapsed()
+    );
+    Ok(())
 }

@@ -25,11 +25,11 @@ use std::net::{Shutdown, SocketAddr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use clap::Parser;
 use may::net::{TcpListener, TcpStream};
 use may::sync::mpsc;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
 use protocol::{LineDecoder, LineError};
 
@@ -62,57 +62,58 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
+    cli::run(serve)
+}
 
-        // Must happen before the first coroutine starts; may ignores later changes.
-        let workers = options.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(1, |n| n.get()),
-            usize::from,
-        );
-        may::config()
-            .set_workers(workers)
-            .set_stack_size(STACK_SIZE / size_of::<usize>()) // may counts machine words
-            .set_pool_capacity(100)
-            .set_worker_pin(false);
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
 
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = open_listener(options.listen.socket_addr(7107))?;
-        let addr = listener.local_addr()?;
-        println!("{NAME}: listening on {addr}");
-        println!(
-            "{NAME}: try `nc {} {}` in two terminals and type; {workers} worker thread(s) \
-             run every caller's coroutines",
-            addr.ip(),
-            addr.port()
-        );
+    // Must happen before the first coroutine starts; may ignores later changes.
+    let workers = options.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    may::config()
+        .set_workers(workers)
+        .set_stack_size(STACK_SIZE / size_of::<usize>()) // may counts machine words
+        .set_pool_capacity(100)
+        .set_worker_pin(false);
 
-        let room = Arc::new(Room::default());
-        loop {
-            match listener.accept() {
-                Ok((stream, caller)) => {
-                    log.event(format_args!("{caller}: connected"));
-                    let room = Arc::clone(&room);
-                    // SAFETY (`go!` is unsafe): the coroutines hold no thread-locals across a
-                    // read, write or channel wait (where they may move to another worker
-                    // thread), and they have no recursion or big buffers on their stack.
-                    may::go!(move || take_call(stream, caller, &room, log));
-                }
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(err.into()),
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = open_listener(options.listen.socket_addr(7107))?;
+    let addr = listener.local_addr()?;
+    println!("{NAME}: listening on {addr}");
+    println!(
+        "{NAME}: try `nc {} {}` in two terminals and type; {workers} worker thread(s) \
+         run every caller's coroutines",
+        addr.ip(),
+        addr.port()
+    );
+
+    let room = Arc::new(Room::default());
+    let mut acceptor = Acceptor::new(NAME, log);
+    loop {
+        match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => {
+                log.event(format_args!("{peer}: connected"));
+                let room = Arc::clone(&room);
+                // SAFETY (`go!` is unsafe): the coroutines hold no thread-locals across a
+                // read, write or channel wait (where they may move to another worker
+                // thread), and they have no recursion or big buffers on their stack.
+                may::go!(move || take_call(stream, peer, &room, log));
             }
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => std::thread::sleep(accept::PAUSE),
+            Pickup::Lost | Pickup::NoneWaiting => {}
         }
-    })
+    }
 }
 
 /// One caller's reader coroutine, from join to leave.
-fn take_call(stream: TcpStream, caller: SocketAddr, room: &Room, log: Log) {
+fn take_call(stream: TcpStream, peer: SocketAddr, room: &Room, log: Log) {
     match chat(stream, room) {
-        Ok(()) => log.event(format_args!("{caller}: hung up")),
-        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+        Ok(()) => log.event(format_args!("{peer}: hung up")),
+        Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
 }
 

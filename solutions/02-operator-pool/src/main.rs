@@ -6,17 +6,21 @@
 //!
 //! Try it: `cargo run --bin sol02-operator-pool -- --pool 2`, then three `nc 127.0.0.1 7102`:
 //! the third is answered only when one of the first two hangs up.
+//!
+//! Ctrl-C stops it the way step 02 stops (not part of the homework): every call, queued or
+//! talking, is registered with `protocol::shutdown::Operators`, which wakes the operators.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::{HeldLine, Operators};
 use step01_blocking_echo::answer_call;
 
 const NAME: &str = "sol02-operator-pool";
@@ -34,31 +38,53 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-        let listener = protocol::listener::open(options.listen.socket_addr(7102))?;
-        // Hire the operators before announcing: once we say "listening", calls may come in.
-        let switchboard = Switchboard::hire(options.pool.into(), log)?;
-        cli::announce(NAME, listener.local_addr()?);
-        println!(
-            "{NAME}: {} operators; further callers wait in a queue",
-            options.pool
-        );
+    cli::run(serve)
+}
 
-        loop {
-            match listener.accept() {
-                Ok((stream, caller)) => {
-                    log.event(format_args!("{caller}: ringing"));
-                    switchboard.put_through(stream);
-                }
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(err.into()),
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+    let listener = protocol::listener::open(options.listen.socket_addr(7102))?;
+    // Hire the operators before announcing: once we say "listening", calls may come in.
+    let switchboard = Switchboard::hire(options.pool.into(), log)?;
+    cli::announce(NAME, listener.local_addr()?);
+    println!(
+        "{NAME}: {} operators; further callers wait in a queue",
+        options.pool
+    );
+
+    let mut acceptor = Acceptor::new(NAME, log);
+    // Ctrl-C: a thread of its own wakes the operators (see protocol::shutdown).
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
+    while !stop.requested() {
+        let (stream, peer) = match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => (stream, peer),
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => {
+                thread::sleep(accept::PAUSE);
+                continue;
             }
+            Pickup::Lost | Pickup::NoneWaiting => continue,
+        };
+        if stop.requested() {
+            break; // rang after the stop (perhaps our own wake-up call): not served
         }
-    })
+        log.event(format_args!("{peer}: ringing"));
+        // Held by the stop before it is queued, so that Ctrl-C reaches a caller still
+        // waiting for an operator.
+        let line = stop.hold_line(stream);
+        switchboard.put_through(Call { line, peer });
+    }
+    // Closing the listening socket refuses whoever rings from now on; closing the queue
+    // sends the free operators home.
+    drop(listener);
+    drop(switchboard);
+    stop.finish()
+}
+
+/// A ringing line (held by the stop until the call ends), and who rang.
+struct Call {
+    line: HeldLine<TcpStream>,
+    peer: SocketAddr,
 }
 
 /// The queue of ringing lines, and the operators who take calls from it.
@@ -68,11 +94,11 @@ fn main() -> ExitCode {
 /// lock waits for the next call, the others wait for the lock. Either way, a free operator
 /// is asleep in the kernel, costing no CPU.
 struct Switchboard {
-    ring: Sender<TcpStream>,
+    ring: Sender<Call>,
 }
 
 /// What the operators share: the receiving end of the queue.
-type Queue = Mutex<Receiver<TcpStream>>;
+type Queue = Mutex<Receiver<Call>>;
 
 impl Switchboard {
     /// Start `operators` threads, each running [`operator`], all waiting on one queue.
@@ -92,7 +118,7 @@ impl Switchboard {
 
     /// Queue a ringing line. Returns at once, even when every operator is busy: the caller
     /// waits in the queue (its connection stays open) until an operator is free.
-    fn put_through(&self, call: TcpStream) {
+    fn put_through(&self, call: Call) {
         // `send` fails only when every operator has gone (each one returns only when the
         // queue closes or a lock is poisoned). Dropping the call hangs up on the caller.
         if self.ring.send(call).is_err() {
@@ -111,15 +137,13 @@ fn operator(queue: &Queue, log: Log) {
             Ok(queue) => queue.recv(),
             Err(_) => return, // another operator panicked while holding the lock
         };
-        let Ok(stream) = next else { return }; // the switchboard closed
-        let caller = stream
-            .peer_addr()
-            .map(|addr| addr.to_string())
-            .unwrap_or_else(|_| "a caller".into());
-        log.event(format_args!("{caller}: picked up"));
-        match answer_call(stream) {
-            Ok(()) => log.event(format_args!("{caller}: hung up")),
-            Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+        let Ok(Call { mut line, peer }) = next else {
+            return; // the switchboard closed
+        };
+        log.event(format_args!("{peer}: picked up"));
+        match answer_call(&mut *line) {
+            Ok(()) => log.event(format_args!("{peer}: hung up")),
+            Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
         }
     }
 }

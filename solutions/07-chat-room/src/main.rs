@@ -8,6 +8,11 @@
 //! the room hangs up on them and tells the others.
 //!
 //! Try it: `cargo run --bin sol07-chat-room`, then `nc 127.0.0.1 7107` in two terminals.
+//!
+//! Ctrl-C closes the room (not part of the homework): `protocol::shutdown::Operators` holds
+//! every caller's line and shuts its reading side, so each reader sees end of file, queues
+//! `error: server shutting down` and leaves; its writer sends what was queued, and then the
+//! line closes.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -15,12 +20,14 @@ use std::net::{Shutdown, SocketAddr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use clap::Parser;
 use may::net::{TcpListener, TcpStream};
 use may::sync::mpsc;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::{HeldLine, Operators};
+use protocol::signals::stop_requested;
 use protocol::{LineDecoder, LineError};
 
 const NAME: &str = "sol07-chat-room";
@@ -52,57 +59,72 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-
-        // Must happen before the first coroutine starts; may ignores later changes.
-        let workers = options.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(1, |n| n.get()),
-            usize::from,
-        );
-        may::config()
-            .set_workers(workers)
-            .set_stack_size(STACK_SIZE / size_of::<usize>()) // may counts machine words
-            .set_pool_capacity(100)
-            .set_worker_pin(false);
-
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = open_listener(options.listen.socket_addr(7107))?;
-        let addr = listener.local_addr()?;
-        println!("{NAME}: listening on {addr}");
-        println!(
-            "{NAME}: try `nc {} {}` in two terminals and type; {workers} worker thread(s) \
-             run every caller's coroutines",
-            addr.ip(),
-            addr.port()
-        );
-
-        let room = Arc::new(Room::default());
-        loop {
-            match listener.accept() {
-                Ok((stream, caller)) => {
-                    log.event(format_args!("{caller}: connected"));
-                    let room = Arc::clone(&room);
-                    // SAFETY (`go!` is unsafe): the coroutines hold no thread-locals across a
-                    // read, write or channel wait (where they may move to another worker
-                    // thread), and they have no recursion or big buffers on their stack.
-                    may::go!(move || take_call(stream, caller, &room, log));
-                }
-                Err(err) if protocol::accept::is_transient(&err) => {
-                    eprintln!("{NAME}: could not pick up a call: {err}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-    })
+    cli::run(serve)
 }
 
-/// One caller's reader coroutine, from join to leave.
-fn take_call(stream: TcpStream, caller: SocketAddr, room: &Room, log: Log) {
-    match chat(stream, room) {
-        Ok(()) => log.event(format_args!("{caller}: hung up")),
-        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+
+    // Must happen before the first coroutine starts; may ignores later changes.
+    let workers = options.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    may::config()
+        .set_workers(workers)
+        .set_stack_size(STACK_SIZE / size_of::<usize>()) // may counts machine words
+        .set_pool_capacity(100)
+        .set_worker_pin(false);
+
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7107))?;
+    // Ctrl-C: a thread of its own wakes the accept loop and every reader (see
+    // protocol::shutdown). It rings the listener's number, so it is set up on std's socket.
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
+    let listener = hand_to_may(listener);
+    let addr = listener.local_addr()?;
+    println!("{NAME}: listening on {addr}");
+    println!(
+        "{NAME}: try `nc {} {}` in two terminals and type; {workers} worker thread(s) \
+         run every caller's coroutines",
+        addr.ip(),
+        addr.port()
+    );
+
+    let room = Arc::new(Room::default());
+    let mut acceptor = Acceptor::new(NAME, log);
+    while !stop.requested() {
+        let (stream, peer) = match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => (stream, peer),
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => {
+                std::thread::sleep(accept::PAUSE);
+                continue;
+            }
+            Pickup::Lost | Pickup::NoneWaiting => continue,
+        };
+        if stop.requested() {
+            break; // rang after the stop (perhaps our own wake-up call): not let in
+        }
+        log.event(format_args!("{peer}: connected"));
+        let line = stop.hold_line(stream);
+        let room = Arc::clone(&room);
+        // SAFETY (`go!` is unsafe): the coroutines hold no thread-locals across a read,
+        // write or channel wait (where they may move to another worker thread), and they
+        // have no recursion or big buffers on their stack.
+        may::go!(move || take_call(line, peer, &room, log));
+    }
+    // Closing the listening socket refuses whoever rings from now on.
+    drop(listener);
+    stop.finish()
+}
+
+/// One caller's reader coroutine, from join to leave. It holds the caller's `line` (see
+/// `protocol::shutdown`), which closes when this returns.
+fn take_call(mut line: HeldLine<TcpStream>, peer: SocketAddr, room: &Room, log: Log) {
+    match chat(&mut line, room) {
+        Ok(()) => log.event(format_args!("{peer}: hung up")),
+        Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
 }
 
@@ -181,10 +203,10 @@ impl Room {
     }
 
     /// Caller `id` has gone. Dropping their outbox closes their queue: their writer writes
-    /// what is left in it and ends.
+    /// what is left in it and ends. (When the room closes, everyone goes: no news.)
     fn leave(&self, id: CallerId) {
         let mut callers = self.callers();
-        if callers.by_id.remove(&id).is_some() {
+        if callers.by_id.remove(&id).is_some() && !stop_requested() {
             callers.broadcast(id, format!("* #{id} left\n"));
         }
     }
@@ -228,12 +250,12 @@ impl Outbox {
 }
 
 /// Join the room, start this caller's writer, and listen until they hang up.
-fn chat(mut stream: TcpStream, room: &Room) -> io::Result<()> {
+fn chat(stream: &mut TcpStream, room: &Room) -> io::Result<()> {
     let writer_socket = stream.try_clone()?;
     let (id, inbox) = room.join(stream.try_clone()?);
-    // SAFETY: as for the reader (see `main`).
+    // SAFETY: as for the reader (see `serve`).
     let writer = may::go!(move || write_to_caller(writer_socket, inbox));
-    let heard = listen_to_caller(&mut stream, id, room);
+    let heard = listen_to_caller(stream, id, room);
     room.leave(id);
     // Let the writer finish the queue (an error line, say) before the socket closes.
     let _ = writer.join();
@@ -246,7 +268,9 @@ fn listen_to_caller(stream: &mut TcpStream, id: CallerId, room: &Room) -> io::Re
     let mut heard = [0u8; NOTEPAD];
     loop {
         let n = match stream.read(&mut heard) {
-            Ok(0) => return Ok(()), // the caller hung up (or the room hung up on them)
+            // The caller hung up, or the room hung up on them, or the server is closing the
+            // room (it shut our reading side; the held line says goodbye as it closes).
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
@@ -283,12 +307,11 @@ fn write_to_caller(mut socket: TcpStream, inbox: Inbox) -> io::Result<()> {
     Ok(())
 }
 
-/// Open the listening socket the usual way (clear errors, SO_REUSEADDR), then hand it to may.
+/// Hand a listening socket opened the usual way (clear errors, SO_REUSEADDR) to may.
 #[cfg(unix)]
-fn open_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+fn hand_to_may(listener: std::net::TcpListener) -> TcpListener {
     use std::os::unix::io::{FromRawFd, IntoRawFd};
-    let listener = protocol::listener::open(addr)?;
     // SAFETY: the descriptor comes from a listener we own and give up here, so may's
     // listener is its only owner and the only one to close it.
-    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
+    unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) }
 }
