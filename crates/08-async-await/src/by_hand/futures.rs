@@ -17,10 +17,10 @@
 //! handler's read or write after `readable()` may still meet `WouldBlock`, and then waits
 //! again. An extra poll costs a little time, never a wrong answer.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io::{self, ErrorKind, Write};
 use std::os::fd::AsFd;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -46,6 +46,11 @@ impl<T: AsFd> Watched<T> {
     /// The socket, for reads and writes (which must be non-blocking ones).
     pub fn get(&self) -> &T {
         &self.io
+    }
+
+    /// The socket, for a read that needs `&mut` (the signals descriptor's `take`).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
     }
 
     /// The reactor's name for this socket, as the trace shows it.
@@ -194,4 +199,29 @@ where
         }
         Ok(())
     }
+}
+
+/// Which of the two futures of [`race`] finished first, with its output.
+pub enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Run two futures in one task and finish with whichever is ready first; the other is dropped
+/// (cancelled), and its `Drop` takes its waker back. What `tokio::select!` does for step 08:
+/// "the caller's next line, or the stop". Each poll polls both; the one whose event came is
+/// ready, the other says `Pending` again, as after any spurious poll.
+pub async fn race<A: Future, B: Future>(left: A, right: B) -> Either<A::Output, B::Output> {
+    let mut left = pin!(left);
+    let mut right = pin!(right);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = left.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(output));
+        }
+        if let Poll::Ready(output) = right.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(output));
+        }
+        Poll::Pending
+    })
+    .await
 }
