@@ -17,10 +17,10 @@
 //! handler's read or write after `readable()` may still meet `WouldBlock`, and then waits
 //! again. An extra poll costs a little time, never a wrong answer.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io::{self, ErrorKind, Write};
 use std::os::fd::AsFd;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -211,17 +211,38 @@ pub enum Either<A, B> {
 /// (cancelled), and its `Drop` takes its waker back. What `tokio::select!` does for step 08:
 /// "the caller's next line, or the stop". Each poll polls both; the one whose event came is
 /// ready, the other says `Pending` again, as after any spurious poll.
-pub async fn race<A: Future, B: Future>(left: A, right: B) -> Either<A::Output, B::Output> {
-    let mut left = pin!(left);
-    let mut right = pin!(right);
-    poll_fn(|cx| {
-        if let Poll::Ready(output) = left.as_mut().poll(cx) {
+///
+/// (A struct, not an `async fn`: an `async fn` would keep both futures twice, as passed and
+/// pinned, and a caller's task is mostly the futures it races.)
+pub fn race<A: Future, B: Future>(left: A, right: B) -> Race<A, B> {
+    Race { left, right }
+}
+
+/// The future of [`race`].
+pub struct Race<A, B> {
+    left: A,
+    right: B,
+}
+
+impl<A: Future, B: Future> Future for Race<A, B> {
+    type Output = Either<A::Output, B::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `Race` is pinned, so its fields are too ("structural pinning"): we only
+        // ever reach them pinned, never move them out, and `Race` has no `Drop` that could.
+        let (left, right) = unsafe {
+            let race = self.get_unchecked_mut();
+            (
+                Pin::new_unchecked(&mut race.left),
+                Pin::new_unchecked(&mut race.right),
+            )
+        };
+        if let Poll::Ready(output) = left.poll(cx) {
             return Poll::Ready(Either::Left(output));
         }
-        if let Poll::Ready(output) = right.as_mut().poll(cx) {
+        if let Poll::Ready(output) = right.poll(cx) {
             return Poll::Ready(Either::Right(output));
         }
         Poll::Pending
-    })
-    .await
+    }
 }

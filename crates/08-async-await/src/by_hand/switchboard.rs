@@ -73,8 +73,8 @@ pub fn take_call(
     log: Log,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let stop = answering.stop().clone();
-        let outcome = race(answer_call(&stream, look_up, &stop), stop.cut_off()).await;
+        let stop = answering.stop();
+        let outcome = race(answer_call(&stream, look_up, stop), stop.cut_off()).await;
         let peer = stream.get().peer_addr();
         let peer = peer.map_or_else(|_| "a caller".to_string(), |addr| addr.to_string());
         match outcome {
