@@ -111,7 +111,11 @@ fn serve(options: Options) -> anyhow::Result<()> {
     }
     .enable_all()
     .build()?;
-    runtime.block_on(take_calls(options))
+    let served = runtime.block_on(take_calls(options));
+    // Do not wait for the blocking pool: a `--spawn-blocking` sleep that was cut off at the
+    // grace still holds its thread, and dropping the runtime would wait for it.
+    runtime.shutdown_background();
+    served
 }
 
 /// The switchboard: accept callers and start a task for each, until Ctrl-C; then wait for
