@@ -90,3 +90,14 @@ fn a_thousand_zero_lookups_need_no_timer() {
         println!("{binary} {args:?}: {LOOKUPS} zero look-ups in {took:?}");
     }
 }
+
+/// The fix holds a spare thread, not the stop: a `spawn_blocking` sleep still running at the
+/// end of the grace is cut off like any look-up, and the process does not wait for its thread.
+#[cfg(unix)]
+#[test]
+fn a_spawn_blocking_sleep_does_not_hold_up_the_stop() {
+    conformance::shutdown::past_the_grace_callers_are_cut_off(
+        BINARY,
+        &["--blocking-lookup", "--spawn-blocking"],
+    );
+}
