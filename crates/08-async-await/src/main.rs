@@ -21,6 +21,13 @@
 //! `nc` and type in another: nobody is answered for five seconds, not even new callers.
 //! `--spawn-blocking` is the fix when you must call blocking code: it runs the sleep on tokio's
 //! pool of blocking threads, and the task awaits its result.
+//!
+//! ## Ctrl-C
+//! Stopping is one more thing to wait for: the accept loop and every task `select!` it
+//! against what they wait for anyway (see `protocol::shutdown`). A look-up in flight is
+//! answered first, then `error: server shutting down`; `--grace` later, whoever is left is
+//! cut off. On the current-thread runtime `--blocking-lookup` stalls the stop too: the only
+//! thread is asleep. A second Ctrl-C ends the process at once.
 
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -111,11 +118,11 @@ fn serve(options: Options) -> anyhow::Result<()> {
     }
     .enable_all()
     .build()?;
-    let served = runtime.block_on(take_calls(options));
+    let outcome = runtime.block_on(take_calls(options));
     // Do not wait for the blocking pool: a `--spawn-blocking` sleep that was cut off at the
     // grace still holds its thread, and dropping the runtime would wait for it.
     runtime.shutdown_background();
-    served
+    outcome
 }
 
 /// The switchboard: accept callers and start a task for each, until Ctrl-C; then wait for
