@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::thread;
 
-use protocol::{Action, Conversation, READ_CHUNK, SHUTTING_DOWN};
+use protocol::{Action, Conversation, READ_CHUNK};
 
 /// Talk to one caller until they hang up: listen, answer, repeat.
 ///
@@ -22,13 +22,7 @@ pub fn answer_call(mut stream: TcpStream) -> io::Result<()> {
     let mut heard = [0u8; READ_CHUNK];
     loop {
         let n = match stream.read(&mut heard) {
-            // The caller hung up, or the server is stopping (it shut our reading side, see
-            // `protocol::shutdown::Operators`): then say so before hanging up.
-            Ok(0) if protocol::signals::stop_requested() => {
-                let _ = stream.write_all(SHUTTING_DOWN.as_bytes());
-                return Ok(());
-            }
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(()), // the caller hung up
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),

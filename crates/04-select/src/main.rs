@@ -9,7 +9,8 @@
 //! A `/lookup` no longer puts anyone to sleep. The caller is parked, its deadline goes into a
 //! timer queue, and the loop passes the soonest deadline to `select` as its timeout: "wake me
 //! when a socket is ready, or when the next answer is due". What each caller is in the middle
-//! of lives in a [`Caller`] (from the protocol crate), not on a thread's stack.
+//! of lives in a [`Caller`] (from the protocol crate), not on a thread's stack. Even Ctrl-C is
+//! one more event: the signal handler writes a byte to a socket the loop watches with the rest.
 //!
 //! ## Try it
 //! ```text
@@ -18,6 +19,7 @@
 //! ```
 //! Ask `/lookup 5000 weather` in one `nc` and type in another: it is answered at once, by the
 //! same single thread (`top -H` shows one). `kill -WINCH <pid>` prints a status line.
+//! Ctrl-C while a `/lookup 3000` is under way: it is answered, then every `nc` is told goodbye.
 //!
 //! ## What to watch
 //! Both descriptor sets are rebuilt and the whole table scanned on every turn, and the kernel
@@ -34,15 +36,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::Tally;
+use protocol::signals::{self, Signals};
 use protocol::{Caller, READ_CHUNK, TimerQueue};
 use step04_select::select::{FD_SETSIZE, FdSet, select};
-use step04_select::status;
 
 const NAME: &str = "04-select";
-
-/// How long to stop accepting after the process ran out of descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Step 04 of the C10K course: one thread serves every caller, waiting on all their sockets at
 /// once with select(2).
@@ -57,34 +58,42 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        println!(
-            "{NAME}: select(2) can watch descriptors below {FD_SETSIZE} only; \
-             callers past that are turned away"
-        );
-        let listener = protocol::listener::open(options.listen.socket_addr(7004))?;
-        listener.set_nonblocking(true)?;
-        cli::announce(NAME, listener.local_addr()?);
-        status::install().context("cannot install the SIGWINCH handler")?;
-        Switchboard::new(listener, options.listen.log()).run()
-    })
+    cli::run(serve)
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    println!(
+        "{NAME}: select(2) can watch descriptors below {FD_SETSIZE} only; \
+         callers past that are turned away"
+    );
+    let listener = protocol::listener::open(options.listen.socket_addr(7004))?;
+    cli::announce(NAME, listener.local_addr()?);
+    let signals = signals::install().context("cannot install the signal handlers")?;
+    let (log, grace) = (options.listen.log(), options.listen.grace);
+    let tally = Switchboard::new(listener, signals, log, grace)?.run()?;
+    tally.print(NAME);
+    Ok(())
 }
 
 /// Everything the one operator keeps track of.
 struct Switchboard {
-    listener: TcpListener,
-    /// The lines, indexed by file descriptor: `select` speaks in descriptors, and it cannot
-    /// speak of more than `FD_SETSIZE` of them.
+    /// `None` once the stop was asked for: closing it refuses whoever rings next.
+    listener: Option<TcpListener>,
+    /// Readable when a signal came (Ctrl-C, `kill`, `kill -WINCH`).
+    signals: Signals,
+    /// The lines, by key: a caller's key is its descriptor, because `select` speaks in
+    /// descriptors (and of no more than `FD_SETSIZE` of them).
     lines: Vec<Option<Line>>,
-    /// Look-ups waiting for their answer, and a pause in accepting after `EMFILE`.
+    /// Look-ups waiting for their answer, a pause in accepting, the end of the grace.
     timers: TimerQueue<Timer>,
     /// The loop's one read buffer, lent to whichever caller is being read.
     scratch: Vec<u8>,
     /// False for a moment after the process ran out of descriptors.
     accepting: bool,
-    /// We said we are out of descriptors, and have not accepted anyone since.
-    told_out_of_descriptors: bool,
+    acceptor: Acceptor,
+    /// Calls served, and how the stop went.
+    tally: Tally,
     log: Log,
 }
 
@@ -96,42 +105,59 @@ struct Line {
 
 /// What a timer is for.
 enum Timer {
-    /// The look-up of the caller on this descriptor may be due.
+    /// The look-up of the caller with this key may be due.
     LookUp(RawFd),
     /// Try `accept` again after running out of descriptors.
     ResumeAccepting,
+    /// The stop's grace is over: cut off whoever is still on the line.
+    GraceOver,
 }
 
 impl Switchboard {
-    fn new(listener: TcpListener, log: Log) -> Self {
-        Switchboard {
-            listener,
+    fn new(
+        listener: TcpListener,
+        signals: Signals,
+        log: Log,
+        grace: Duration,
+    ) -> anyhow::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Ok(Switchboard {
+            listener: Some(listener),
+            signals,
             lines: (0..FD_SETSIZE).map(|_| None).collect(),
             timers: TimerQueue::new(),
             scratch: vec![0; READ_CHUNK],
             accepting: true,
-            told_out_of_descriptors: false,
+            acceptor: Acceptor::new(NAME, log),
+            tally: Tally {
+                grace,
+                ..Tally::default()
+            },
             log,
-        }
+        })
     }
 
-    /// The event loop: build the sets, wait, handle timers, serve whoever is ready. Forever.
-    fn run(mut self) -> anyhow::Result<()> {
-        let listener_fd = self.listener.as_raw_fd();
-        loop {
+    /// The event loop: build the sets, wait, handle timers, serve whoever is ready. Until the
+    /// stop, and then until every caller has hung up or been cut off.
+    fn run(mut self) -> anyhow::Result<Tally> {
+        let signals_fd = self.signals.as_raw_fd();
+        while self.listener.is_some() || self.callers() > 0 {
             // 1. Which descriptors do we care about? Rebuilt from nothing, every turn.
             let mut readable = FdSet::new();
             let mut writable = FdSet::new();
-            if self.accepting {
-                readable.insert(listener_fd);
+            readable.insert(signals_fd);
+            if let Some(listener) = &self.listener
+                && self.accepting
+            {
+                readable.insert(listener.as_raw_fd());
             }
-            for (fd, line) in self.lines.iter().enumerate() {
+            for (key, line) in self.lines.iter().enumerate() {
                 let Some(line) = line else { continue };
                 if line.caller.wants_read() {
-                    readable.insert(fd as RawFd);
+                    readable.insert(key as RawFd);
                 }
                 if line.caller.wants_write() {
-                    writable.insert(fd as RawFd);
+                    writable.insert(key as RawFd);
                 }
             }
 
@@ -140,98 +166,90 @@ impl Switchboard {
             let timeout = self.timers.timeout(Instant::now());
             match select(&mut readable, &mut writable, timeout) {
                 Ok(_) => {}
-                // A signal interrupted the wait: nothing is wrong, ask again.
+                // A signal interrupted the wait (the sets say nothing): see what it asked.
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                    if status::requested() {
-                        self.print_status();
-                    }
+                    self.on_signals(Instant::now());
                     continue;
                 }
                 Err(err) => return Err(err).context("select failed"),
             }
             let now = Instant::now();
 
-            // 3. Timers that are due: answers to deliver, or accepting to resume.
+            // 3. Timers that are due: answers to deliver, a pause over, the grace over.
             while let Some(timer) = self.timers.pop_due(now) {
                 match timer {
-                    Timer::LookUp(fd) => {
-                        // `wake` ignores a stale timer whose caller hung up and whose
-                        // descriptor went to someone new.
-                        if let Some(line) = self.line(fd)
+                    Timer::LookUp(key) => {
+                        // `wake` ignores a stale timer whose caller hung up and whose key
+                        // went to someone new.
+                        if let Some(line) = self.line(key)
                             && line.caller.wake(now)
                         {
-                            self.serve(fd, false, now);
+                            self.serve(key, false, now);
                         }
                     }
                     Timer::ResumeAccepting => self.accepting = true,
+                    Timer::GraceOver => self.cut_off(now),
                 }
             }
 
             // 4. Scan the sets for the ready ones: the whole table, again.
-            if readable.contains(listener_fd) {
+            if readable.contains(signals_fd) {
+                self.on_signals(now);
+            }
+            if let Some(listener) = &self.listener
+                && readable.contains(listener.as_raw_fd())
+            {
                 self.accept_callers(now);
             }
             let highest = readable.highest().max(writable.highest()).unwrap_or(0);
-            for fd in 0..=highest {
-                let can_read = readable.contains(fd);
-                if (can_read || writable.contains(fd)) && fd != listener_fd {
-                    self.serve(fd, can_read, now);
+            for key in 0..=highest {
+                let can_read = readable.contains(key);
+                if can_read || writable.contains(key) {
+                    self.serve(key, can_read, now); // ignores our own descriptors: no line
                 }
             }
         }
+        Ok(self.tally)
     }
 
     /// Pick up every caller waiting in the kernel's queue.
     fn accept_callers(&mut self, now: Instant) {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    self.told_out_of_descriptors = false;
-                    let fd = stream.as_raw_fd();
-                    if !step04_select::select::fits(fd) {
-                        refuse(stream, fd);
-                        continue;
-                    }
-                    if let Err(err) = stream.set_nonblocking(true) {
-                        eprintln!("{NAME}: {peer}: cannot make the socket non-blocking: {err}");
-                        continue;
-                    }
-                    self.log.event(format_args!("{peer}: picked up"));
-                    self.lines[fd as usize] = Some(Line {
-                        stream,
-                        caller: Caller::new(),
-                    });
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
-                    // Every accept would fail the same way: pause instead of spinning.
-                    if !std::mem::replace(&mut self.told_out_of_descriptors, true) {
-                        eprintln!(
-                            "{NAME}: out of descriptors ({err}); \
-                             pausing new calls for {ACCEPT_BACKOFF:?} at a time"
-                        );
-                    }
+        while let Some(listener) = &self.listener {
+            let (stream, peer) = match self.acceptor.sort(listener.accept()) {
+                Ok(Pickup::Call(stream, peer)) => (stream, peer),
+                Ok(Pickup::Lost) => continue,
+                Ok(Pickup::NoneWaiting) => return,
+                // Out of descriptors: every accept would fail the same way. Pause, don't spin.
+                Ok(Pickup::Pause) => {
                     self.accepting = false;
                     self.timers
-                        .schedule(now + ACCEPT_BACKOFF, Timer::ResumeAccepting);
+                        .schedule(now + accept::PAUSE, Timer::ResumeAccepting);
                     return;
                 }
-                Err(err) if protocol::accept::lost_one_call(&err) => {
-                    self.log
-                        .event(format_args!("a call was lost before pick-up: {err}"));
-                }
-                Err(err) => {
-                    eprintln!("{NAME}: accept failed: {err}");
-                    return;
-                }
+                Err(err) => return eprintln!("{NAME}: accept failed: {err}"),
+            };
+            let fd = stream.as_raw_fd();
+            if !step04_select::select::fits(fd) {
+                refuse(stream, fd);
+                continue;
             }
+            if let Err(err) = stream.set_nonblocking(true) {
+                eprintln!("{NAME}: {peer}: cannot take the call: {err}");
+                continue;
+            }
+            self.log.event(format_args!("{peer}: picked up"));
+            self.tally.served += 1;
+            self.lines[fd as usize] = Some(Line {
+                stream,
+                caller: Caller::new(),
+            });
         }
     }
 
-    /// Serve the caller on `fd`: read what it sent (if its socket is readable), answer, and
+    /// Serve the caller with `key`: read what it sent (if its socket is readable), answer, and
     /// write what we can. Hang up when it is done or its connection broke.
-    fn serve(&mut self, fd: RawFd, can_read: bool, now: Instant) {
-        let Some(line) = self.lines.get_mut(fd as usize).and_then(Option::as_mut) else {
+    fn serve(&mut self, key: RawFd, can_read: bool, now: Instant) {
+        let Some(line) = self.lines.get_mut(key as usize).and_then(Option::as_mut) else {
             return;
         };
         let mut talk = || -> io::Result<()> {
@@ -243,34 +261,88 @@ impl Switchboard {
         };
         let outcome = talk();
         if let Some(due) = line.caller.take_new_deadline() {
-            self.timers.schedule(due, Timer::LookUp(fd));
+            self.timers.schedule(due, Timer::LookUp(key));
         }
-        let verdict = match outcome {
-            Err(err) => format!("dropped ({err})"),
-            Ok(()) if line.caller.is_done() => "hung up".to_string(),
-            Ok(()) => return,
-        };
-        let peer = peer_name(&line.stream);
-        self.log.event(format_args!("{peer}: {verdict}"));
-        self.lines[fd as usize] = None; // closes the socket
+        match outcome {
+            Err(err) => self.hang_up(key, &format!("dropped ({err})")),
+            Ok(()) if line.caller.is_done() => self.hang_up(key, "hung up"),
+            Ok(()) => {}
+        }
     }
 
-    fn line(&mut self, fd: RawFd) -> Option<&mut Line> {
-        self.lines.get_mut(fd as usize)?.as_mut()
+    /// Forget a caller: its socket closes as its line is dropped.
+    fn hang_up(&mut self, key: RawFd, why: &str) {
+        let Some(line) = self.lines.get_mut(key as usize).and_then(Option::take) else {
+            return;
+        };
+        let peer = peer(&line.stream);
+        self.log.event(format_args!("{peer}: {why}"));
+    }
+
+    fn line(&mut self, key: RawFd) -> Option<&mut Line> {
+        self.lines.get_mut(usize::try_from(key).ok()?)?.as_mut()
+    }
+
+    /// The keys of everyone on the line.
+    fn keys(&self) -> Vec<RawFd> {
+        (0..self.lines.len() as RawFd)
+            .filter(|&key| self.lines[key as usize].is_some())
+            .collect()
+    }
+
+    fn callers(&self) -> usize {
+        self.lines.iter().flatten().count()
+    }
+
+    /// The signals descriptor is readable, or a signal interrupted the wait: what was asked?
+    fn on_signals(&mut self, now: Instant) {
+        let heard = self.signals.take();
+        if heard.status {
+            self.print_status();
+        }
+        if heard.stop {
+            self.stop(now);
+        }
+    }
+
+    /// Ctrl-C or `kill`: refuse new callers, tell every caller we are closing (an idle one
+    /// at once, one with a look-up in flight after its answer), and give them the grace.
+    fn stop(&mut self, now: Instant) {
+        self.listener = None;
+        self.tally.on_the_line = self.callers() as u64;
+        for key in self.keys() {
+            if let Some(line) = self.line(key) {
+                line.caller.wind_down();
+            }
+            self.serve(key, false, now);
+        }
+        self.timers
+            .schedule(now + self.tally.grace, Timer::GraceOver);
+    }
+
+    /// The grace is over: whoever is still on the line is told so, once, and hung up on.
+    fn cut_off(&mut self, now: Instant) {
+        for key in self.keys() {
+            if let Some(line) = self.line(key) {
+                line.caller.cut_off();
+                let _ = line.caller.write_to(&mut line.stream, now);
+            }
+            self.tally.cut_off += 1;
+            self.hang_up(key, "cut off");
+        }
     }
 
     /// `kill -WINCH <pid>`: how many callers, and what they are waiting for.
     fn print_status(&self) {
-        let callers = self.lines.iter().flatten();
-        let (mut connected, mut parked, mut backlogged) = (0, 0, 0);
-        for line in callers {
-            connected += 1;
+        let (mut parked, mut backlogged) = (0, 0);
+        for line in self.lines.iter().flatten() {
             parked += usize::from(line.caller.is_parked());
             backlogged += usize::from(line.caller.wants_write());
         }
         println!(
-            "{NAME}: {connected} callers, {parked} waiting on a look-up, \
+            "{NAME}: {} callers, {parked} waiting on a look-up, \
              {backlogged} with replies waiting to be sent, {} timers",
+            self.callers(),
             self.timers.len()
         );
     }
@@ -279,7 +351,7 @@ impl Switchboard {
 /// A caller whose descriptor `select` cannot watch: tell it why (if its socket takes the line
 /// at once; we never wait for it) and hang up.
 fn refuse(mut stream: TcpStream, fd: RawFd) {
-    let peer = peer_name(&stream);
+    let peer = peer(&stream);
     let _ = stream.set_nonblocking(true);
     let _ = stream.write(
         format!(
@@ -291,7 +363,8 @@ fn refuse(mut stream: TcpStream, fd: RawFd) {
     eprintln!("{NAME}: {peer}: turned away: descriptor {fd} is past FD_SETSIZE ({FD_SETSIZE})");
 }
 
-fn peer_name(stream: &TcpStream) -> String {
+/// The caller's address, for the log.
+fn peer(stream: &TcpStream) -> String {
     stream
         .peer_addr()
         .map_or_else(|_| "a caller".to_string(), |addr| addr.to_string())

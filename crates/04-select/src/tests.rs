@@ -1,9 +1,10 @@
 //! What real kernels do to an event loop, played to the switchboard by hand: wake-ups that
-//! promise more than they deliver. (EINTR, back-pressure and vanishing peers are tested from
-//! outside, in `tests/lesson.rs`.)
+//! promise more than they deliver. (EINTR, back-pressure, vanishing peers and the stop are
+//! tested from outside, in `tests/`.)
 
 use std::net::TcpListener;
 use std::os::fd::RawFd;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use conformance::Client;
@@ -11,11 +12,22 @@ use protocol::cli::Log;
 
 use super::Switchboard;
 
-/// A switchboard on a free loopback port, driven by the test instead of by `run`.
-fn switchboard() -> Switchboard {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("non-blocking");
-    Switchboard::new(listener, Log::quiet())
+/// The switchboard of this test binary, on a free loopback port, driven by the test instead of
+/// by `run`. There is one, because a process installs its signal handlers once; each test
+/// has it to itself (the lock) and finds it with nobody on the line.
+fn switchboard() -> MutexGuard<'static, Switchboard> {
+    static BOARD: OnceLock<Mutex<Switchboard>> = OnceLock::new();
+    let board = BOARD.get_or_init(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let signals = protocol::signals::install().expect("signal handlers");
+        let board = Switchboard::new(listener, signals, Log::quiet(), Duration::from_secs(5));
+        Mutex::new(board.expect("switchboard"))
+    });
+    let mut board = board.lock().unwrap_or_else(PoisonError::into_inner);
+    for fd in callers(&board) {
+        board.hang_up(fd, "left over from another test");
+    }
+    board
 }
 
 fn callers(board: &Switchboard) -> Vec<RawFd> {
@@ -26,7 +38,8 @@ fn callers(board: &Switchboard) -> Vec<RawFd> {
 
 /// Dial in and let the switchboard pick up: the caller's descriptor.
 fn dial(board: &mut Switchboard) -> (Client, RawFd) {
-    let client = Client::connect(board.listener.local_addr().expect("addr")).expect("connect");
+    let addr = board.listener.as_ref().expect("listening").local_addr();
+    let client = Client::connect(addr.expect("addr")).expect("connect");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         board.accept_callers(Instant::now());

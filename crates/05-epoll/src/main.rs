@@ -8,8 +8,8 @@
 //! say, not the number connected, and there is no 1,024 ceiling: one process holds as many
 //! callers as its descriptor limit allows.
 //!
-//! Everything else is step 04's: the same [`Caller`], timers, back-pressure and loop shape.
-//! Only the wait changed. `--workers N` runs N such loops in N processes on one port
+//! Everything else is step 04's: the same [`Caller`], timers, back-pressure, signals and loop
+//! shape. Only the wait changed. `--workers N` runs N such loops in N processes on one port
 //! (`SO_REUSEPORT`), the way nginx uses every core and more than one process's descriptors.
 //!
 //! ## Try it
@@ -20,34 +20,34 @@
 //! ```
 //! Watch the first lines: the descriptor limit, which is how many callers one process can
 //! hold. `kill -WINCH <pid>` prints how many callers this process holds right now.
+//! Ctrl-C while a `/lookup 3000` is under way: it is answered, and every worker says `stopped:`.
 
 mod workers;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use polling::{Event, Events, PollMode, Poller};
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::Tally;
+use protocol::signals::{self, Signals};
 use protocol::{Caller, READ_CHUNK, TimerQueue};
 use slab::Slab;
-use step04_select::status;
+use workers::Workers;
 
 const NAME: &str = "05-epoll";
-
-/// How long to stop accepting after the process ran out of descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The key of the listening socket in the poller. Callers get their slab index as their key;
 /// `usize::MAX` is reserved by `polling`.
 const LISTENER: usize = usize::MAX - 1;
 
-/// The key of the self-pipe that turns `kill -WINCH` into an event (see `status`).
-const STATUS_REQUEST: usize = usize::MAX - 2;
+/// The key of the signals descriptor in the poller.
+const SIGNALS: usize = usize::MAX - 2;
 
 /// Step 05 of the C10K course: one thread serves every caller, and epoll (kqueue on macOS)
 /// tells it which sockets are ready, without a 1024-descriptor ceiling.
@@ -59,60 +59,49 @@ struct Options {
     #[command(flatten)]
     listen: ListenArgs,
 
-    /// Worker processes sharing the port (SO_REUSEPORT), each with its own loop and its own
-    /// descriptor limit. One per core uses every core.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
-    workers: u16,
-
-    /// Internal: this process is worker N, started by the first one (whose pid follows).
-    #[arg(long, hide = true, num_args = 2, value_names = ["N", "PARENT_PID"])]
-    worker_of: Option<Vec<u32>>,
+    #[command(flatten)]
+    workers: workers::WorkerArgs,
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-        if let Some(worker) = &options.worker_of {
-            // A worker started by the first process: same port, own loop, dies with its parent.
-            let (id, parent) = (worker[0], worker[1]);
-            workers::die_with_parent(parent)?;
-            let limit = protocol::fd_limit::raise()?;
-            let listener = protocol::listener::open_shared(options.listen.socket_addr(7005))?;
-            log.event(format_args!("{NAME} worker {id}: serving too ({limit})"));
-            return Switchboard::new(listener, log)?.run();
-        }
+    cli::run(serve)
+}
 
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let addr = options.listen.socket_addr(7005);
-        // One process binds the port alone; several must all agree to share it (and the
-        // first makes sure no one else holds it: a second copy must not join by mistake).
-        let listener = if options.workers > 1 {
-            protocol::listener::open_shared_first(addr)?
-        } else {
-            protocol::listener::open(addr)?
-        };
-        let addr = listener.local_addr()?;
-        cli::announce(NAME, addr);
-        workers::start(addr, options.workers, options.listen.quiet)?;
-        Switchboard::new(listener, log)?.run()
-    })
+fn serve(options: Options) -> anyhow::Result<()> {
+    if let Some(worker) = &options.workers.worker_of {
+        // Started by the first process: the same loop, on a socket of its own (workers.rs).
+        return workers::serve(worker, &options.listen);
+    }
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = workers::listen(options.listen.socket_addr(7005), options.workers.count)?;
+    cli::announce(NAME, listener.local_addr()?);
+    let signals = signals::install().context("cannot install the signal handlers")?;
+    let workers = Workers::start(listener.local_addr()?, &options)?;
+    let (log, grace) = (options.listen.log(), options.listen.grace);
+    let tally = Switchboard::new(listener, signals, workers, log, grace)?.run()?;
+    tally.print(NAME);
+    Ok(())
 }
 
 /// Everything the one operator of this process keeps track of.
 struct Switchboard {
-    listener: TcpListener,
+    /// `None` once the stop was asked for: closing it refuses whoever rings next.
+    listener: Option<TcpListener>,
+    /// Readable when a signal came (Ctrl-C, `kill`, `kill -WINCH`).
+    signals: Signals,
     /// The kernel's list of sockets we watch, and what for.
     poller: Poller,
-    /// Readable when someone asked for a status line (`kill -WINCH`).
-    status_request: UnixStream,
     /// The lines, by key. A slab reuses the keys of callers who hung up.
     lines: Slab<Line>,
-    /// Look-ups waiting for their answer, and a pause in accepting after `EMFILE`.
+    /// Look-ups waiting for their answer, a pause in accepting, the end of the grace.
     timers: TimerQueue<Timer>,
     /// The loop's one read buffer, lent to whichever caller is being read.
     scratch: Vec<u8>,
-    /// We said we are out of descriptors, and have not accepted anyone since.
-    told_out_of_descriptors: bool,
+    acceptor: Acceptor,
+    /// Calls served, and how the stop went.
+    tally: Tally,
+    /// The other processes on our port, if we started them: they stop when we do.
+    workers: Workers,
     log: Log,
 }
 
@@ -136,47 +125,52 @@ enum Timer {
     LookUp(usize),
     /// Try `accept` again after running out of descriptors.
     ResumeAccepting,
+    /// The stop's grace is over: cut off whoever is still on the line.
+    GraceOver,
 }
 
 impl Switchboard {
-    fn new(listener: TcpListener, log: Log) -> anyhow::Result<Self> {
+    fn new(
+        listener: TcpListener,
+        signals: Signals,
+        workers: Workers,
+        log: Log,
+        grace: Duration,
+    ) -> anyhow::Result<Self> {
         listener.set_nonblocking(true)?;
         let poller = Poller::new().context("cannot create the poller")?;
-        // SAFETY: `polling` requires a registered socket to be deleted from the poller before
-        // it is closed; `Drop for Switchboard` deletes the listener before either is dropped.
-        unsafe { poller.add_with_mode(&listener, Event::readable(LISTENER), PollMode::Level) }
-            .context("cannot watch the listening socket")?;
-        let status_request =
-            status::install_with_wakeup().context("cannot install the SIGWINCH handler")?;
-        // SAFETY: as for the listener.
+        // SAFETY: `polling` requires a registered source to be deleted from the poller before
+        // it is closed: `stop` and `Drop for Switchboard` delete these two.
         unsafe {
-            poller.add_with_mode(
-                &status_request,
-                Event::readable(STATUS_REQUEST),
-                PollMode::Level,
-            )
+            poller.add_with_mode(&listener, Event::readable(LISTENER), PollMode::Level)?;
+            poller.add_with_mode(&signals, Event::readable(SIGNALS), PollMode::Level)?;
         }
-        .context("cannot watch the status requests")?;
         Ok(Switchboard {
+            listener: Some(listener),
+            signals,
             poller,
-            status_request,
-            listener,
             lines: Slab::new(),
             timers: TimerQueue::new(),
             scratch: vec![0; READ_CHUNK],
-            told_out_of_descriptors: false,
+            acceptor: Acceptor::new(NAME, log),
+            tally: Tally {
+                grace,
+                ..Tally::default()
+            },
+            workers,
             log,
         })
     }
 
-    /// The event loop: wait, handle timers, serve whoever is ready. Forever.
-    fn run(mut self) -> anyhow::Result<()> {
+    /// The event loop: wait, handle timers, serve whoever is ready. Until the stop, and then
+    /// until every caller has hung up or been cut off.
+    fn run(mut self) -> anyhow::Result<Tally> {
         let mut events = Events::new();
-        loop {
+        while self.listener.is_some() || self.callers() > 0 {
             // 1. Nothing to rebuild: the kernel already knows what every socket waits for.
 
             // 2. Sleep until a socket is ready or the soonest timer is due. (`polling` retries
-            //    the wait itself when a signal interrupts it with EINTR; see `status`.)
+            //    the wait itself when a signal interrupts it: a signal is the SIGNALS event.)
             events.clear();
             let timeout = self.timers.timeout(Instant::now());
             self.poller
@@ -184,19 +178,20 @@ impl Switchboard {
                 .context("waiting for events failed")?;
             let now = Instant::now();
 
-            // 3. Timers that are due: answers to deliver, or accepting to resume.
+            // 3. Timers that are due: answers to deliver, a pause over, the grace over.
             while let Some(timer) = self.timers.pop_due(now) {
                 match timer {
                     Timer::LookUp(key) => {
                         // `wake` ignores a stale timer whose caller hung up and whose key
                         // went to someone new.
-                        if let Some(line) = self.lines.get_mut(key)
+                        if let Some(line) = self.line(key)
                             && line.caller.wake(now)
                         {
                             self.serve(key, false, now);
                         }
                     }
                     Timer::ResumeAccepting => self.watch_listener(true),
+                    Timer::GraceOver => self.cut_off(now),
                 }
             }
 
@@ -205,15 +200,18 @@ impl Switchboard {
                 self.on_event(event, now);
             }
         }
+        // Our workers were told with us; the summary waits for theirs.
+        self.workers.wait(self.tally.grace);
+        Ok(self.tally)
     }
 
     /// One ready socket. A wake-up promises nothing: a socket reported readable may have
     /// nothing to read by now, and every handler below is fine with `WouldBlock`.
     fn on_event(&mut self, event: Event, now: Instant) {
-        if event.key == LISTENER {
+        if event.key == SIGNALS {
+            self.on_signals(now);
+        } else if event.key == LISTENER {
             self.accept_callers(now);
-        } else if event.key == STATUS_REQUEST {
-            self.print_status();
         } else if let Some(line) = self.lines.get(event.key)
             && !line.watching.read
             && !line.watching.write
@@ -234,40 +232,26 @@ impl Switchboard {
 
     /// Pick up every caller waiting in the kernel's queue, and register each with the poller.
     fn accept_callers(&mut self, now: Instant) {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    self.told_out_of_descriptors = false;
-                    if let Err(err) = self.add_line(stream) {
-                        eprintln!("{NAME}: {peer}: cannot take the call: {err}");
-                        continue;
-                    }
-                    self.log.event(format_args!("{peer}: picked up"));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
-                    // Every accept would fail the same way: pause instead of spinning.
-                    if !std::mem::replace(&mut self.told_out_of_descriptors, true) {
-                        eprintln!(
-                            "{NAME}: out of descriptors ({err}) with {} callers; \
-                             pausing new calls for {ACCEPT_BACKOFF:?} at a time",
-                            self.lines.len()
-                        );
-                    }
+        while let Some(listener) = &self.listener {
+            let (stream, peer) = match self.acceptor.sort(listener.accept()) {
+                Ok(Pickup::Call(stream, peer)) => (stream, peer),
+                Ok(Pickup::Lost) => continue,
+                Ok(Pickup::NoneWaiting) => return,
+                // Out of descriptors: every accept would fail the same way. Pause, don't spin.
+                Ok(Pickup::Pause) => {
                     self.watch_listener(false);
                     self.timers
-                        .schedule(now + ACCEPT_BACKOFF, Timer::ResumeAccepting);
+                        .schedule(now + accept::PAUSE, Timer::ResumeAccepting);
                     return;
                 }
-                Err(err) if protocol::accept::lost_one_call(&err) => {
-                    self.log
-                        .event(format_args!("a call was lost before pick-up: {err}"));
-                }
-                Err(err) => {
-                    eprintln!("{NAME}: accept failed: {err}");
-                    return;
-                }
+                Err(err) => return eprintln!("{NAME}: accept failed: {err}"),
+            };
+            if let Err(err) = self.add_line(stream) {
+                eprintln!("{NAME}: {peer}: cannot take the call: {err}");
+                continue;
             }
+            self.log.event(format_args!("{peer}: picked up"));
+            self.tally.served += 1;
         }
     }
 
@@ -339,29 +323,79 @@ impl Switchboard {
             return;
         };
         let _ = self.poller.delete(&line.stream);
-        let peer = line
-            .stream
-            .peer_addr()
-            .map_or_else(|_| "a caller".to_string(), |addr| addr.to_string());
+        let peer = peer(&line.stream);
         self.log.event(format_args!("{peer}: {why}"));
     }
 
     fn watch_listener(&self, accepting: bool) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
         let event = Event::new(LISTENER, accepting, false);
         if let Err(err) = self
             .poller
-            .modify_with_mode(&self.listener, event, PollMode::Level)
+            .modify_with_mode(listener, event, PollMode::Level)
         {
             eprintln!("{NAME}: cannot change how the listener is watched: {err}");
         }
     }
 
-    /// `kill -WINCH <pid>`: how many callers, and what they are waiting for.
-    fn print_status(&mut self) {
-        let _ = io::Read::read(&mut self.status_request, &mut self.scratch);
-        if !status::requested() {
-            return;
+    fn line(&mut self, key: usize) -> Option<&mut Line> {
+        self.lines.get_mut(key)
+    }
+
+    /// The keys of everyone on the line.
+    fn keys(&self) -> Vec<usize> {
+        self.lines.iter().map(|(key, _)| key).collect()
+    }
+
+    fn callers(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The signals descriptor is readable: what was asked?
+    fn on_signals(&mut self, now: Instant) {
+        let heard = self.signals.take();
+        if heard.status {
+            self.print_status();
         }
+        if heard.stop {
+            self.stop(now);
+        }
+    }
+
+    /// Ctrl-C or `kill`: refuse new callers, tell every caller we are closing (an idle one
+    /// at once, one with a look-up in flight after its answer), and give them the grace.
+    fn stop(&mut self, now: Instant) {
+        if let Some(listener) = self.listener.take() {
+            let _ = self.poller.delete(&listener); // before it closes (see `new`)
+        }
+        self.workers.stop();
+        self.tally.on_the_line = self.callers() as u64;
+        for key in self.keys() {
+            if let Some(line) = self.line(key) {
+                line.caller.wind_down();
+            }
+            self.serve(key, false, now);
+        }
+        self.timers
+            .schedule(now + self.tally.grace, Timer::GraceOver);
+    }
+
+    /// The grace is over: whoever is still on the line is told so, once, and hung up on.
+    fn cut_off(&mut self, now: Instant) {
+        for key in self.keys() {
+            if let Some(line) = self.line(key) {
+                line.caller.cut_off();
+                let _ = line.caller.write_to(&mut line.stream, now);
+            }
+            self.tally.cut_off += 1;
+            self.hang_up(key, "cut off");
+        }
+    }
+
+    /// `kill -WINCH <pid>`: how many callers, and what they are waiting for.
+    fn print_status(&self) {
         let (mut parked, mut backlogged) = (0, 0);
         for (_, line) in &self.lines {
             parked += usize::from(line.caller.is_parked());
@@ -371,7 +405,7 @@ impl Switchboard {
             "{NAME} (pid {}): {} callers, {parked} waiting on a look-up, \
              {backlogged} with replies waiting to be sent, {} timers",
             std::process::id(),
-            self.lines.len(),
+            self.callers(),
             self.timers.len()
         );
     }
@@ -383,9 +417,18 @@ impl Drop for Switchboard {
         for (_, line) in &self.lines {
             let _ = self.poller.delete(&line.stream);
         }
-        let _ = self.poller.delete(&self.listener);
-        let _ = self.poller.delete(&self.status_request);
+        if let Some(listener) = &self.listener {
+            let _ = self.poller.delete(listener);
+        }
+        let _ = self.poller.delete(&self.signals);
     }
+}
+
+/// The caller's address, for the log.
+fn peer(stream: &TcpStream) -> String {
+    stream
+        .peer_addr()
+        .map_or_else(|_| "a caller".to_string(), |addr| addr.to_string())
 }
 
 #[cfg(test)]

@@ -3,23 +3,39 @@
 //! outside, in `tests/lesson.rs`; these need events that epoll on Linux never sends on cue.)
 
 use std::net::TcpListener;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use conformance::Client;
 use polling::Event;
 use protocol::cli::Log;
 
-use super::{LISTENER, Switchboard};
+use super::{LISTENER, Switchboard, Workers};
 
-/// A switchboard on a free loopback port, driven by the test instead of by `run`.
-fn switchboard() -> Switchboard {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    Switchboard::new(listener, Log::quiet()).expect("switchboard")
+/// The switchboard of this test binary, on a free loopback port, driven by the test instead of
+/// by `run`. There is one, because a process installs its signal handlers once; each test
+/// has it to itself (the lock) and finds it with nobody on the line.
+fn switchboard() -> MutexGuard<'static, Switchboard> {
+    static BOARD: OnceLock<Mutex<Switchboard>> = OnceLock::new();
+    let board = BOARD.get_or_init(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let signals = protocol::signals::install().expect("signal handlers");
+        let (log, grace) = (Log::quiet(), Duration::from_secs(5));
+        let board = Switchboard::new(listener, signals, Workers::none(), log, grace);
+        Mutex::new(board.expect("switchboard"))
+    });
+    let mut board = board.lock().unwrap_or_else(PoisonError::into_inner);
+    let keys: Vec<usize> = board.lines.iter().map(|(key, _)| key).collect();
+    for key in keys {
+        board.hang_up(key, "left over from another test");
+    }
+    board
 }
 
 /// Dial in and let the switchboard pick up: the caller's key.
 fn dial(board: &mut Switchboard) -> (Client, usize) {
-    let client = Client::connect(board.listener.local_addr().expect("addr")).expect("connect");
+    let addr = board.listener.as_ref().expect("listening").local_addr();
+    let client = Client::connect(addr.expect("addr")).expect("connect");
     let deadline = Instant::now() + Duration::from_secs(5);
     while board.lines.is_empty() {
         assert!(Instant::now() < deadline, "never picked up");

@@ -7,6 +7,7 @@
 //! reactor.when_writable(&socket, callback)   // call me back once it can take bytes from me
 //! reactor.after(delay, callback)             // call me back once this much time has passed
 //! reactor.run()                              // the loop: wait, then call back whoever is ready
+//! reactor.stop()                             // from a callback: run returns after this turn
 //! ```
 //!
 //! Each registration is *one-shot*: a callback runs once, and if it wants to hear about the
@@ -35,6 +36,8 @@ pub struct Reactor {
     /// At most one callback per socket, indexed by the socket's descriptor number.
     sockets: Vec<Option<Callback>>,
     timers: TimerQueue<Callback>,
+    /// Set by [`stop`](Reactor::stop) or [`fail`](Reactor::fail): what `run` returns.
+    stopped: Option<io::Result<()>>,
 }
 
 /// A socket the reactor can watch. Dropping it takes it out of the poller, then closes it.
@@ -49,6 +52,7 @@ impl Reactor {
             poller: Rc::new(Poller::new()?),
             sockets: Vec::new(),
             timers: TimerQueue::new(),
+            stopped: None,
         })
     }
 
@@ -105,6 +109,17 @@ impl Reactor {
         }
     }
 
+    /// Make [`run`](Self::run) return once the callbacks due now have run. Callbacks still
+    /// registered are never called; they are dropped with the reactor.
+    pub fn stop(&mut self) {
+        self.stopped.get_or_insert(Ok(()));
+    }
+
+    /// Like [`stop`](Self::stop), but `run` returns `err`: the server cannot go on.
+    pub fn fail(&mut self, err: io::Error) {
+        self.stopped = Some(Err(err));
+    }
+
     fn wait_on<S: AsFd + AsRawFd>(
         &mut self,
         socket: &Watched<S>,
@@ -123,13 +138,18 @@ impl Reactor {
     }
 
     /// The loop. Run due timers, wait for the sockets (no longer than until the next timer),
-    /// call back the ready ones. Forever, or until waiting itself fails.
+    /// call back the ready ones. Until a callback says [`stop`](Self::stop), or waiting
+    /// itself fails.
     pub fn run(&mut self) -> io::Result<()> {
         let mut ready = Events::new();
         loop {
             let now = Instant::now();
             while let Some(callback) = self.timers.pop_due(now) {
                 callback(self);
+            }
+            // Before waiting: a timer's callback may have been the one to stop.
+            if let Some(outcome) = self.stopped.take() {
+                return outcome;
             }
 
             ready.clear();
@@ -157,6 +177,10 @@ impl Reactor {
 impl<S: AsFd + AsRawFd> Watched<S> {
     pub fn socket(&self) -> &S {
         &self.socket
+    }
+
+    pub fn socket_mut(&mut self) -> &mut S {
+        &mut self.socket
     }
 }
 

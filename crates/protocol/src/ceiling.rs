@@ -219,10 +219,10 @@ impl LiveCallers {
     /// Tell a caller past the ceiling why (one `error:` line), log it, and hang up (`line` is
     /// dropped). One short write to a fresh socket, whose send buffer is empty: it never waits
     /// on the caller, and a caller who already left costs nothing but the failed write.
-    pub fn turn_away(&self, step: &str, mut line: impl Write, caller: impl fmt::Display) {
+    pub fn turn_away(&self, step: &str, mut line: impl Write, peer: impl fmt::Display) {
         let _ = line.write(self.ceiling.refusal().as_bytes());
         eprintln!(
-            "{step}: {caller}: turned away: {} callers are on the line, the ceiling",
+            "{step}: {peer}: turned away: {} callers are on the line, the ceiling",
             self.ceiling.callers
         );
     }

@@ -140,6 +140,9 @@ impl Conversation {
         };
         if matches!(action, Action::HangUp(_)) {
             self.over = true;
+            // Nothing after the hang-up is ever answered, so let go of it now: otherwise the
+            // rest of the last read (up to a whole read buffer) stays held while `bye` is sent.
+            self.decoder = LineDecoder::new();
         }
         Some(action)
     }

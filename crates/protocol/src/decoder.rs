@@ -32,8 +32,10 @@ impl std::error::Error for LineError {}
 /// An incremental, bounded line splitter.
 ///
 /// Memory stays bounded as long as the owner feeds one read at a time and takes the lines
-/// before it reads again: the decoder never holds more than one unfinished line
-/// ([`MAX_LINE`] bytes) plus one read's worth of bytes.
+/// before it reads again: once the lines are taken, the decoder holds at most one unfinished
+/// line, [`MAX_LINE`] bytes and the `\r` that may start its `\r\n` ([`LineDecoder::buffered`]
+/// is then at most `MAX_LINE + 1`); while a read is being split, one read's worth more.
+/// `tests/properties.rs` and the fuzz targets in `fuzz/` check this for any input.
 ///
 /// An empty decoder owns no heap memory, which keeps an idle connection cheap.
 ///

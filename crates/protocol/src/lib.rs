@@ -20,6 +20,7 @@
 //! | `/lookup soon`                    | `error: usage: /lookup <ms> <question> ...`; the line stays open |
 //! | a line longer than [`MAX_LINE`]   | `error: line too long ...`, then the server hangs up        |
 //! | a line that is not UTF-8          | `error: line is not valid UTF-8`; the line stays open       |
+//! | (the server is stopping: Ctrl-C)  | what is in flight, then `error: server shutting down`; it hangs up |
 //!
 //! `/lookup <ms> <question>` is the operator "walking across the building" to fetch an answer
 //! from a slow back-end: it takes `<ms>` milliseconds (0 to [`MAX_LOOKUP_MS`]). How a step
@@ -33,7 +34,8 @@
 //! ## Limits
 //!
 //! Nothing a caller does can make a server buffer without bound:
-//! - a line may be at most [`MAX_LINE`] bytes; the decoder refuses to hold more;
+//! - a line may be at most [`MAX_LINE`] bytes; the decoder refuses to hold more (one `\r`
+//!   aside, which may be the start of a `\r\n`: at most `MAX_LINE + 1` bytes between reads);
 //! - a server keeps at most [`MAX_PENDING_OUTPUT`] bytes of replies for a caller that does not
 //!   read them, then stops reading from that caller until it catches up (back-pressure).
 //!

@@ -75,7 +75,8 @@ impl fmt::Display for Tally {
 ///   accept loop sees [`requested`](Self::requested);
 /// - shuts the reading side of every open line: an operator blocked in `read` sees end of
 ///   file, and one busy with a look-up finishes it first, then sees end of file. Either way
-///   [`answer_call`-style code](crate::signals::stop_requested) then says [`SHUTTING_DOWN`];
+///   its call ends as if the caller had hung up, and the [`Answering`] guard, dropped as the
+///   call ends, says [`SHUTTING_DOWN`] on the way out;
 /// - past the grace, cuts off whoever is left and ends the process: an operator asleep in a
 ///   one-minute look-up must not keep it alive.
 ///
@@ -261,8 +262,14 @@ impl Shared {
 }
 
 impl Drop for Answering {
+    /// The call is over. If the server is stopping, that is why: say so before the line
+    /// closes (the operator's own code needs to know nothing of the stop).
     fn drop(&mut self) {
-        self.shared.lines().open.remove(&self.id);
+        if let Some(mut line) = self.shared.lines().open.remove(&self.id)
+            && signals::stop_requested()
+        {
+            let _ = line.write(SHUTTING_DOWN.as_bytes());
+        }
         self.shared.changed.notify_all();
     }
 }

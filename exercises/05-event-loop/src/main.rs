@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use protocol::cli::{self, ListenArgs, Log};
 
-const NAME: &str = "ex05-event-loop";
+const NAME: &str = env!("CARGO_BIN_NAME");
 
 /// Homework 05: an epoll/kqueue echo server you write yourself.
 #[derive(Parser)]
@@ -24,12 +24,14 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
-        cli::announce(NAME, listener.local_addr()?);
-        serve_forever(listener, options.listen.log())
-    })
+    cli::run(serve)
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
+    cli::announce(NAME, listener.local_addr()?);
+    serve_forever(listener, options.listen.log())
 }
 
 /// Serve every caller on this one thread, forever.
@@ -38,7 +40,8 @@ fn main() -> ExitCode {
 /// - `polling::Poller`, to register the listener and every caller's socket;
 /// - one `protocol::Caller` per connection, kept by key (a `HashMap<usize, _>` is fine);
 /// - one `protocol::TimerQueue<usize>` for look-ups, whose `timeout` you pass to `wait`;
-/// - one read buffer for the whole loop: `vec![0; protocol::READ_CHUNK]`.
+/// - one read buffer for the whole loop: `vec![0; protocol::READ_CHUNK]`;
+/// - one `protocol::accept::Acceptor`, to sort what each `accept` returns.
 fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
     // TODO 1: make the listener non-blocking and register it with a new Poller.
     // TODO 2: loop { wait with the timers' timeout; wake the callers whose timer is due;

@@ -9,7 +9,8 @@
 //! - a caller said something: [`on_readable`];
 //! - a slow caller can take more of our reply: [`on_writable`];
 //! - a look-up's time is up: [`on_answer_ready`];
-//! - after each of them, [`carry_on`] decides what this call waits for next.
+//! - after each of them, [`carry_on`] decides what this call waits for next;
+//! - Ctrl-C: [`on_signal`], and [`on_grace_over`] if callers take too long to finish.
 //!
 //! You write three things (see the TODOs and `README.md` next to `src/`): the reactor's loop,
 //! `Reactor::run` in `reactor.rs`, and here the two places where the conversation is turned
@@ -25,16 +26,20 @@
 mod reactor;
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use protocol::READ_CHUNK;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::caller::Caller;
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::Tally;
+use protocol::signals::{self, Signals};
 use reactor::{Reactor, Watched};
 
 const NAME: &str = env!("CARGO_BIN_NAME");
@@ -49,24 +54,31 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let log = options.listen.log();
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7106))?;
-        listener.set_nonblocking(true)?;
-        cli::announce(NAME, listener.local_addr()?);
-        println!("{NAME}: one thread, one reactor; every caller is a handful of callbacks");
+    cli::run(serve)
+}
 
-        let mut reactor = Reactor::new()?;
-        let switchboard = Rc::new(reactor.watch(listener)?);
-        // The first callback. Everything else is registered by callbacks themselves.
-        let ringing = switchboard.clone();
-        reactor.when_readable(&switchboard, move |reactor| {
-            on_ringing(reactor, ringing, log)
-        });
-        reactor.run()?;
-        Ok(())
-    })
+fn serve(options: Options) -> anyhow::Result<()> {
+    let log = options.listen.log();
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7106))?;
+    listener.set_nonblocking(true)?;
+    cli::announce(NAME, listener.local_addr()?);
+    println!("{NAME}: one thread, one reactor; every caller is a handful of callbacks");
+
+    let mut reactor = Reactor::new()?;
+    let exchange = Rc::new(Exchange::new(log, options.listen.grace));
+    let listener = Rc::new(reactor.watch(listener)?);
+    // Ctrl-C and `kill` arrive as one more readable descriptor (see protocol::signals).
+    let signals = Rc::new(RefCell::new(reactor.watch(signals::install()?)?));
+    // The first callbacks. Everything else is registered by callbacks themselves.
+    let acceptor = Acceptor::new(NAME, log);
+    wait_for_callers(&mut reactor, listener.clone(), acceptor, exchange.clone());
+    wait_for_signals(&mut reactor, signals, listener, exchange.clone());
+    reactor.run()?;
+    // With the reactor go the callbacks it still held, and the calls they kept alive.
+    drop(reactor);
+    exchange.tally.get().print(NAME);
+    Ok(())
 }
 
 /// One caller's line: what every callback of this caller shares. Each pending callback holds
@@ -76,54 +88,118 @@ struct Call {
     /// Where we are in the conversation (see `protocol::caller`): the state that step 01 kept
     /// simply by being at some line of `answer_call`.
     caller: RefCell<Caller>,
-    who: SocketAddr,
-    log: Log,
+    peer: SocketAddr,
     hung_up: Cell<bool>,
+    /// This call's number in the exchange's list.
+    number: u64,
+    exchange: Rc<Exchange>,
 }
 
-/// Callers are ringing: pick up every one that is waiting, then wait for the next ring.
-fn on_ringing(reactor: &mut Reactor, switchboard: Rc<Watched<TcpListener>>, log: Log) {
-    loop {
-        match switchboard.socket().accept() {
-            Ok((stream, who)) => pick_up(reactor, stream, who, log),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-            // A caller who hung up before we picked up, say: next one.
-            Err(err) if protocol::accept::lost_one_call(&err) => {
-                eprintln!("{NAME}: could not pick up a call: {err}");
-            }
-            Err(err) => {
-                // Out of descriptors, most likely: nobody can be picked up until someone hangs
-                // up. Try again in a moment, and serve the callers we have meanwhile.
-                eprintln!("{NAME}: could not pick up a call: {err}; trying again in 100 ms");
-                reactor.after(Duration::from_millis(100), move |reactor| {
-                    on_ringing(reactor, switchboard, log)
-                });
-                return;
-            }
+/// What the whole exchange shares: the calls on the line, so that Ctrl-C can reach every one
+/// of them, and the numbers of the summary line.
+struct Exchange {
+    /// Weak references: a call still lives exactly as long as a callback holds it. The list
+    /// only finds the calls; it keeps none of them alive.
+    calls: RefCell<HashMap<u64, Weak<Call>>>,
+    tally: Cell<Tally>,
+    /// Ctrl-C came: the last call to hang up stops the reactor.
+    stopping: Cell<bool>,
+    log: Log,
+}
+
+impl Exchange {
+    fn new(log: Log, grace: Duration) -> Self {
+        Exchange {
+            calls: RefCell::new(HashMap::new()),
+            tally: Cell::new(Tally {
+                grace,
+                ..Tally::default()
+            }),
+            stopping: Cell::new(false),
+            log,
         }
     }
-    let ringing = switchboard.clone();
-    reactor.when_readable(&switchboard, move |reactor| {
-        on_ringing(reactor, ringing, log)
+
+    /// Every call still on the line.
+    fn on_the_line(&self) -> Vec<Rc<Call>> {
+        self.calls
+            .borrow()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+}
+
+/// Wait for the next caller to ring.
+fn wait_for_callers(
+    reactor: &mut Reactor,
+    listener: Rc<Watched<TcpListener>>,
+    acceptor: Acceptor,
+    exchange: Rc<Exchange>,
+) {
+    let ringing = listener.clone();
+    reactor.when_readable(&listener, move |reactor| {
+        on_ringing(reactor, ringing, acceptor, exchange)
     });
 }
 
-fn pick_up(reactor: &mut Reactor, stream: TcpStream, who: SocketAddr, log: Log) {
+/// Callers are ringing: pick up every one that is waiting, then wait for the next ring.
+fn on_ringing(
+    reactor: &mut Reactor,
+    listener: Rc<Watched<TcpListener>>,
+    mut acceptor: Acceptor,
+    exchange: Rc<Exchange>,
+) {
+    if exchange.stopping.get() {
+        return; // Ctrl-C came during a pause: let go of the listener, and it closes
+    }
+    loop {
+        match acceptor.sort(listener.socket().accept()) {
+            Ok(Pickup::Call(stream, peer)) => pick_up(reactor, stream, peer, &exchange),
+            // A caller who hung up before we picked up, say: next one.
+            Ok(Pickup::Lost) => {}
+            Ok(Pickup::NoneWaiting) => break,
+            Ok(Pickup::Pause) => {
+                // Out of descriptors: nobody can be picked up until someone hangs up. Try
+                // again in a moment, and serve the callers we have meanwhile.
+                reactor.after(accept::PAUSE, move |reactor| {
+                    on_ringing(reactor, listener, acceptor, exchange)
+                });
+                return;
+            }
+            // The listening socket itself is broken: no call can come any more.
+            Err(err) => return reactor.fail(err),
+        }
+    }
+    wait_for_callers(reactor, listener, acceptor, exchange);
+}
+
+fn pick_up(reactor: &mut Reactor, stream: TcpStream, peer: SocketAddr, exchange: &Rc<Exchange>) {
     let line = match stream
         .set_nonblocking(true)
         .and_then(|()| reactor.watch(stream))
     {
         Ok(line) => line,
-        Err(err) => return log.event(format_args!("{who}: dropped ({err})")),
+        Err(err) => return exchange.log.event(format_args!("{peer}: dropped ({err})")),
     };
-    log.event(format_args!("{who}: connected"));
+    exchange.log.event(format_args!("{peer}: connected"));
+    let number = exchange.tally.get().served;
+    exchange.tally.update(|tally| Tally {
+        served: number + 1,
+        ..tally
+    });
     let call = Rc::new(Call {
         line,
         caller: RefCell::new(Caller::new()),
-        who,
-        log,
+        peer,
         hung_up: Cell::new(false),
+        number,
+        exchange: exchange.clone(),
     });
+    exchange
+        .calls
+        .borrow_mut()
+        .insert(number, Rc::downgrade(&call));
     // Nothing to say yet: wait for the caller to speak.
     carry_on(reactor, call, Ok(()));
 }
@@ -169,7 +245,7 @@ fn on_answer_ready(reactor: &mut Reactor, call: Rc<Call>) {
 /// implicit in the order of the lines of `answer_call`.
 fn carry_on(reactor: &mut Reactor, call: Rc<Call>, result: io::Result<()>) {
     // TODO, in this order:
-    //   - an error, or a caller that `is_done()`: log it (`call.log.event`) and `hang_up`;
+    //   - an error, or a caller that `is_done()`: log it (`call.exchange.log.event`) and `hang_up`;
     //   - a new deadline (`caller.take_new_deadline()`): the caller started a look-up. What
     //     step 01 did on the line after `sleep` goes into a timer's callback:
     //     `reactor.after(delay, move |reactor| on_answer_ready(reactor, later))`, with
@@ -184,4 +260,79 @@ fn carry_on(reactor: &mut Reactor, call: Rc<Call>, result: io::Result<()>) {
 fn hang_up(reactor: &mut Reactor, call: &Call) {
     call.hung_up.set(true);
     reactor.forget(&call.line);
+    let exchange = &call.exchange;
+    let mut calls = exchange.calls.borrow_mut();
+    calls.remove(&call.number);
+    if exchange.stopping.get() && calls.is_empty() {
+        reactor.stop(); // the last call of a stop: nothing is left to do
+    }
+}
+
+/// Wait for the next signal.
+fn wait_for_signals(
+    reactor: &mut Reactor,
+    signals: Rc<RefCell<Watched<Signals>>>,
+    listener: Rc<Watched<TcpListener>>,
+    exchange: Rc<Exchange>,
+) {
+    let heard = signals.clone();
+    reactor.when_readable(&signals.borrow(), move |reactor| {
+        on_signal(reactor, heard, listener, exchange)
+    });
+}
+
+/// Ctrl-C or `kill`: stop taking calls, let every call finish what is in flight, and give
+/// them the grace (`--grace`) before cutting them off. See `protocol::shutdown`.
+fn on_signal(
+    reactor: &mut Reactor,
+    signals: Rc<RefCell<Watched<Signals>>>,
+    listener: Rc<Watched<TcpListener>>,
+    exchange: Rc<Exchange>,
+) {
+    if !signals.borrow_mut().socket_mut().take().stop {
+        // `kill -WINCH` asks for a status line, which this step does not keep.
+        return wait_for_signals(reactor, signals, listener, exchange);
+    }
+    // New callers are refused: nobody answers the listener, and dropping it closes it.
+    exchange.stopping.set(true);
+    reactor.forget(&listener);
+    drop(listener);
+    // Each call finishes what is in flight, then says goodbye; an idle one at once.
+    let on_the_line = exchange.on_the_line();
+    exchange.tally.update(|tally| Tally {
+        on_the_line: on_the_line.len() as u64,
+        ..tally
+    });
+    for call in on_the_line {
+        let result = {
+            let mut caller = call.caller.borrow_mut();
+            caller.wind_down();
+            caller.write_to(&mut call.line.socket(), Instant::now())
+        };
+        carry_on(reactor, call, result);
+    }
+    if exchange.calls.borrow().is_empty() {
+        return reactor.stop();
+    }
+    let grace = exchange.tally.get().grace;
+    reactor.after(grace, move |reactor| on_grace_over(reactor, exchange));
+}
+
+/// The grace is over: whoever is still on the line is told so and hung up on.
+fn on_grace_over(reactor: &mut Reactor, exchange: Rc<Exchange>) {
+    for call in exchange.on_the_line() {
+        {
+            let mut caller = call.caller.borrow_mut();
+            caller.cut_off();
+            // One try: nobody waits any longer for a caller who does not read.
+            let _ = caller.write_to(&mut call.line.socket(), Instant::now());
+        }
+        exchange.log.event(format_args!("{}: cut off", call.peer));
+        exchange.tally.update(|tally| Tally {
+            cut_off: tally.cut_off + 1,
+            ..tally
+        });
+        hang_up(reactor, &call);
+    }
+    reactor.stop();
 }

@@ -7,6 +7,7 @@
 //! reactor.when_writable(&socket, callback)   // call me back once it can take bytes from me
 //! reactor.after(delay, callback)             // call me back once this much time has passed
 //! reactor.run()                              // the loop: wait, then call back whoever is ready
+//! reactor.stop()                             // from a callback: run returns after this turn
 //! ```
 //!
 //! Each registration is *one-shot*: a callback runs once, and if it wants to hear about the
@@ -18,8 +19,8 @@
 //! Underneath is the `polling` crate: epoll on Linux, kqueue on macOS, each in one-shot mode,
 //! which matches one-shot callbacks exactly.
 //!
-//! Given: registering (`watch`, `when_readable`, `when_writable`, `after`, `forget`). You
-//! write the loop that calls the callbacks back: [`Reactor::run`].
+//! Given: registering (`watch`, `when_readable`, `when_writable`, `after`, `forget`, `stop`).
+//! You write the loop that calls the callbacks back: [`Reactor::run`].
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -38,6 +39,8 @@ pub struct Reactor {
     /// At most one callback per socket, indexed by the socket's descriptor number.
     sockets: Vec<Option<Callback>>,
     timers: TimerQueue<Callback>,
+    /// Set by [`stop`](Reactor::stop) or [`fail`](Reactor::fail): what `run` returns.
+    stopped: Option<io::Result<()>>,
 }
 
 /// A socket the reactor can watch. Dropping it takes it out of the poller, then closes it.
@@ -52,6 +55,7 @@ impl Reactor {
             poller: Rc::new(Poller::new()?),
             sockets: Vec::new(),
             timers: TimerQueue::new(),
+            stopped: None,
         })
     }
 
@@ -108,6 +112,17 @@ impl Reactor {
         }
     }
 
+    /// Make [`run`](Self::run) return once the callbacks due now have run. Callbacks still
+    /// registered are never called; they are dropped with the reactor.
+    pub fn stop(&mut self) {
+        self.stopped.get_or_insert(Ok(()));
+    }
+
+    /// Like [`stop`](Self::stop), but `run` returns `err`: the server cannot go on.
+    pub fn fail(&mut self, err: io::Error) {
+        self.stopped = Some(Err(err));
+    }
+
     fn wait_on<S: AsFd + AsRawFd>(
         &mut self,
         socket: &Watched<S>,
@@ -126,10 +141,13 @@ impl Reactor {
     }
 
     /// The loop: run the timers that are due, wait for the sockets (no longer than until the
-    /// next timer), call back the ready ones. Forever, or until waiting itself fails.
+    /// next timer), call back the ready ones. Until a callback says [`stop`](Self::stop), or
+    /// waiting itself fails.
     pub fn run(&mut self) -> io::Result<()> {
         // TODO: one `Events` for the whole loop, then loop {
         //   1. pop every timer due now (`self.timers.pop_due`) and call it: `callback(self)`;
+        //      then, if a callback said `stop` (or `fail`), return `self.stopped.take()`'s
+        //      outcome: waiting now could be for ever;
         //   2. wait: `self.poller.wait_deadline(&mut ready, deadline)` until the next timer's
         //      deadline (`self.timers.next_deadline()`), or `self.poller.wait(&mut ready,
         //      None)` when there is none. Never a zero timeout: the loop would spin.
@@ -145,6 +163,10 @@ impl Reactor {
 impl<S: AsFd + AsRawFd> Watched<S> {
     pub fn socket(&self) -> &S {
         &self.socket
+    }
+
+    pub fn socket_mut(&mut self) -> &mut S {
+        &mut self.socket
     }
 }
 

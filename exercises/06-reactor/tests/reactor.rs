@@ -99,13 +99,13 @@ fn ten_thousand_idle_callers_are_all_still_answered() {
     conformance::stress::idle_callers_are_all_answered(SERVER, &[], 10_000);
 }
 
-/// With 64 descriptors, more callers ring than fit: the server says it could not pick up,
+/// With 64 descriptors, more callers ring than fit: the server says it is out of descriptors,
 /// tries again a little later (a timer), serves the callers it has, and picks up the rest once
 /// some hang up.
 #[cfg(unix)]
 #[test]
 fn a_full_descriptor_table_is_survived() {
-    conformance::stress::full_descriptor_table_is_survived(SERVER, &[], "could not pick up a call");
+    conformance::stress::full_descriptor_table_is_survived(SERVER, &[], "out of descriptors");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! over the hand-written reactor and leaf futures, started by `block_on` and `spawn` from
 //! YOUR [`executor`] (`src/executor.rs`).
 //!
-//! Try it: `cargo run --bin ex08-executor`, then several `nc 127.0.0.1 7118`.
+//! Try it: `cargo run --bin ex08-executor`, then several `nc 127.0.0.1 7118`. Ctrl-C: a
+//! look-up under way is answered, then every caller hears `error: server shutting down`.
 //! Grade it: `cargo test -p ex08-executor`.
 
 use std::net::TcpListener;

@@ -4,7 +4,8 @@
 //! reports one event and is then disarmed until we say what we want next. Step 05 itself
 //! (`crates/05-epoll`) uses level-triggered mode and a slab; compare the two.
 //!
-//! Try it: `cargo run --bin sol05-event-loop`, then `nc 127.0.0.1 7105`.
+//! Try it: `cargo run --bin sol05-event-loop`, then `nc 127.0.0.1 7105`. Ctrl-C: a look-up
+//! under way is answered, then every caller hears `error: server shutting down`.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,18 +16,20 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use polling::{Event, Events, Poller};
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::Tally;
+use protocol::signals::{self, Signals};
 use protocol::{Caller, READ_CHUNK, TimerQueue};
 
-const NAME: &str = "sol05-event-loop";
+const NAME: &str = env!("CARGO_BIN_NAME");
 
 /// The listener's key. Callers are numbered from 0 and never reach it. In the timer queue
 /// the same key means "start accepting again" after a full descriptor table.
 const LISTENER: usize = usize::MAX - 1;
 
-/// How long to stop accepting when the descriptor table is full: every accept would fail
-/// the same way until a caller hangs up, and retrying at once would spin.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// The key of the signals descriptor (Ctrl-C, `kill`). In the timer queue: the grace is over.
+const SIGNALS: usize = usize::MAX - 2;
 
 /// Solution to homework 05: an epoll/kqueue echo server.
 #[derive(Parser)]
@@ -37,12 +40,20 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
-        cli::announce(NAME, listener.local_addr()?);
-        serve_forever(listener, options.listen.log())
-    })
+    cli::run(serve)
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
+    cli::announce(NAME, listener.local_addr()?);
+    let signals = signals::install().context("cannot install the signal handlers")?;
+    serve_until_stopped(
+        listener,
+        signals,
+        options.listen.log(),
+        options.listen.grace,
+    )
 }
 
 /// A connected caller and its socket.
@@ -51,12 +62,25 @@ struct Line {
     caller: Caller,
 }
 
-fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
+/// The loop, until Ctrl-C (or `kill`) and the callers on the line at that moment are done.
+fn serve_until_stopped(
+    listener: TcpListener,
+    mut signals: Signals,
+    log: Log,
+    grace: Duration,
+) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let poller = Poller::new().context("cannot create the poller")?;
-    // SAFETY: the listener lives until this function returns, and is deleted from the poller
-    // before that (it never returns except on a poller failure, where the poller goes too).
-    unsafe { poller.add(&listener, Event::readable(LISTENER)) }?;
+    // SAFETY: the listener and the signals descriptor are deleted from the poller before they
+    // are dropped: the listener when the stop closes it, the signals at the end of this
+    // function (on a poller failure, the poller goes first).
+    unsafe {
+        poller.add(&listener, Event::readable(LISTENER))?;
+        poller.add(&signals, Event::readable(SIGNALS))?;
+    }
+    // `None` once the stop has closed it: new callers are refused.
+    let mut listener = Some(listener);
+    let mut acceptor = Acceptor::new(NAME, log);
 
     let mut lines: HashMap<usize, Line> = HashMap::new();
     // Keys are never reused, so a timer that outlives its caller finds nobody.
@@ -64,10 +88,13 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
     let mut timers: TimerQueue<usize> = TimerQueue::new();
     let mut scratch = vec![0; READ_CHUNK];
     let mut events = Events::new();
-    // We said we are out of descriptors, and have not emptied the queue since.
-    let mut told_out_of_descriptors = false;
+    let mut tally = Tally {
+        grace,
+        ..Tally::default()
+    };
 
-    loop {
+    // Until the stop, and everyone it found on the line has hung up (or was cut off).
+    while listener.is_some() || !lines.is_empty() {
         events.clear();
         poller
             .wait(&mut events, timers.timeout(Instant::now()))
@@ -79,7 +106,18 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
         while let Some(key) = timers.pop_due(now) {
             if key == LISTENER {
                 // The pause after a full table is over: watch for callers again.
-                poller.modify(&listener, Event::readable(LISTENER))?;
+                if let Some(listener) = &listener {
+                    poller.modify(listener, Event::readable(LISTENER))?;
+                }
+            } else if key == SIGNALS {
+                // The grace is over: whoever is still on the line is cut off.
+                for (key, mut line) in lines.drain() {
+                    line.caller.cut_off();
+                    let _ = line.caller.write_to(&mut line.stream, now);
+                    let _ = poller.delete(&line.stream);
+                    log.event(format_args!("caller {key}: cut off"));
+                    tally.cut_off += 1;
+                }
             } else if lines
                 .get_mut(&key)
                 .is_some_and(|line| line.caller.wake(now))
@@ -88,25 +126,40 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
             }
         }
         for event in events.iter() {
-            if event.key == LISTENER {
-                match accept_everyone(&listener, &poller, &mut lines, &mut next_key, &log) {
-                    Accepted::All => {
-                        told_out_of_descriptors = false;
-                        // One-shot: arm the listener again for the next caller.
-                        poller.modify(&listener, Event::readable(LISTENER))?;
+            if event.key == SIGNALS {
+                let heard = signals.take();
+                if heard.status {
+                    println!("{NAME}: {} callers on the line", lines.len());
+                }
+                if heard.stop
+                    && let Some(listener) = listener.take()
+                {
+                    // Closed: new callers are refused (out of the poller first, as promised).
+                    let _ = poller.delete(&listener);
+                    // Each caller finishes what is in flight, then is told and hung up on.
+                    tally.on_the_line = lines.len() as u64;
+                    for (key, line) in &mut lines {
+                        line.caller.wind_down();
+                        ready.push((*key, false));
                     }
-                    Accepted::OutOfDescriptors(err) => {
-                        // Once per episode, not once per pause.
-                        if !std::mem::replace(&mut told_out_of_descriptors, true) {
-                            eprintln!(
-                                "{NAME}: out of descriptors ({err}) with {} callers; pausing \
-                                 new calls for {ACCEPT_PAUSE:?} at a time",
-                                lines.len()
-                            );
-                        }
-                        // Leave the listener disarmed for a moment; the timer arms it again.
-                        timers.schedule(now + ACCEPT_PAUSE, LISTENER);
-                    }
+                    timers.schedule(now + grace, SIGNALS);
+                }
+                poller.modify(&signals, Event::readable(SIGNALS))?;
+            } else if event.key == LISTENER {
+                let Some(listener) = &listener else { continue };
+                match accept_everyone(
+                    listener,
+                    &poller,
+                    &mut lines,
+                    &mut next_key,
+                    &mut acceptor,
+                    &log,
+                )? {
+                    // One-shot: arm the listener again for the next caller.
+                    Accepted::All => poller.modify(listener, Event::readable(LISTENER))?,
+                    // Out of descriptors: leave the listener disarmed for a moment; the timer
+                    // arms it again. Retrying at once would spin.
+                    Accepted::Pause => timers.schedule(now + accept::PAUSE, LISTENER),
                 }
             } else {
                 ready.push((event.key, event.readable));
@@ -117,7 +170,7 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
             let Some(line) = lines.get_mut(&key) else {
                 continue;
             };
-            let outcome = serve(line, readable, &mut scratch, now);
+            let outcome = serve_caller(line, readable, &mut scratch, now);
             if let Some(due) = line.caller.take_new_deadline() {
                 timers.schedule(due, key);
             }
@@ -141,10 +194,19 @@ fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
             }
         }
     }
+    let _ = poller.delete(&signals);
+    tally.served = next_key as u64;
+    tally.print(NAME);
+    Ok(())
 }
 
 /// Read what the caller sent (if anything), then send what we can of the replies.
-fn serve(line: &mut Line, readable: bool, scratch: &mut [u8], now: Instant) -> io::Result<()> {
+fn serve_caller(
+    line: &mut Line,
+    readable: bool,
+    scratch: &mut [u8],
+    now: Instant,
+) -> io::Result<()> {
     if readable {
         line.caller.read_from(&mut line.stream, scratch, now)?;
     }
@@ -155,43 +217,39 @@ fn serve(line: &mut Line, readable: bool, scratch: &mut [u8], now: Instant) -> i
 enum Accepted {
     /// The kernel's queue is empty.
     All,
-    /// The descriptor table is full: callers still wait in the queue.
-    OutOfDescriptors(io::Error),
+    /// The descriptor table is full (already said): callers still wait in the queue.
+    Pause,
 }
 
-/// Accept until the kernel's queue is empty. A failed accept never ends the server.
+/// Accept until the kernel's queue is empty. A failed accept never ends the server, unless
+/// the listening socket itself is broken (the `Err`).
 fn accept_everyone(
     listener: &TcpListener,
     poller: &Poller,
     lines: &mut HashMap<usize, Line>,
     next_key: &mut usize,
+    acceptor: &mut Acceptor,
     log: &Log,
-) -> Accepted {
+) -> io::Result<Accepted> {
     loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Accepted::All,
+        let (stream, peer) = match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => (stream, peer),
+            Pickup::NoneWaiting => return Ok(Accepted::All),
             // Every accept fails like this until someone hangs up: pause, do not spin.
-            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
-                return Accepted::OutOfDescriptors(err);
-            }
+            Pickup::Pause => return Ok(Accepted::Pause),
             // This caller was lost (it hung up first, say): on to the next one.
-            Err(err) if protocol::accept::lost_one_call(&err) => continue,
-            Err(err) => {
-                eprintln!("{NAME}: accept failed: {err}");
-                return Accepted::All;
-            }
+            Pickup::Lost => continue,
         };
         let key = *next_key;
         *next_key += 1;
         let added = stream.set_nonblocking(true).and_then(|()| {
             // SAFETY: the stream is deleted from the poller before it is dropped: every
-            // line leaves `lines` through the hang-up code in `serve_forever`.
+            // line leaves `lines` through the hang-up code in `serve_until_stopped`.
             unsafe { poller.add(&stream, Event::readable(key)) }
         });
         match added {
             Ok(()) => {
-                log.event(format_args!("caller {key}: picked up"));
+                log.event(format_args!("caller {key}: picked up ({peer})"));
                 lines.insert(
                     key,
                     Line {
@@ -200,7 +258,7 @@ fn accept_everyone(
                     },
                 );
             }
-            Err(err) => eprintln!("{NAME}: cannot take a call: {err}"),
+            Err(err) => eprintln!("{NAME}: {peer}: cannot take the call: {err}"),
         }
     }
 }

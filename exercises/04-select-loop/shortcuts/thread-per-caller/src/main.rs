@@ -7,17 +7,16 @@
 #![allow(dead_code)]
 
 mod select;
-mod status;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
-use protocol::cli::{self, ListenArgs, Log};
+use protocol::accept::{self, Acceptor, Pickup};
+use protocol::cli::{self, ListenArgs};
 use protocol::{Action, Conversation, READ_CHUNK};
 use select::FD_SETSIZE;
 
@@ -27,7 +26,7 @@ const NAME: &str = env!("CARGO_BIN_NAME");
 /// sockets at once with select(2).
 ///
 /// select cannot watch descriptors of 1024 or more: callers beyond that are turned away.
-/// `kill -WINCH <pid>` prints a status line.
+/// `kill -WINCH <pid>` prints a status line; Ctrl-C stops gracefully.
 #[derive(Parser)]
 #[command(name = NAME, version)]
 struct Options {
@@ -36,19 +35,19 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7104))?;
-        cli::announce(NAME, listener.local_addr()?);
-        serve(listener, options.listen.log())
-    })
+    cli::run(serve)
 }
 
 /// SHORTCUT: a thread per caller.
-fn serve(listener: TcpListener, log: Log) -> anyhow::Result<()> {
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7104))?;
+    cli::announce(NAME, listener.local_addr()?);
+    let log = options.listen.log();
+    let mut acceptor = Acceptor::new(NAME, log);
     loop {
-        match listener.accept() {
-            Ok((mut stream, peer)) => {
+        match acceptor.sort(listener.accept())? {
+            Pickup::Call(mut stream, peer) => {
                 let fd = stream.as_raw_fd();
                 if !select::fits(fd) {
                     let _ = stream.write(
@@ -63,11 +62,8 @@ fn serve(listener: TcpListener, log: Log) -> anyhow::Result<()> {
                 log.event(format_args!("{peer}: picked up"));
                 thread::spawn(move || answer_call(stream));
             }
-            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
-                eprintln!("{NAME}: out of descriptors ({err}); pausing new calls");
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(err) => eprintln!("{NAME}: accept failed: {err}"),
+            Pickup::Pause => thread::sleep(accept::PAUSE),
+            Pickup::Lost | Pickup::NoneWaiting => {}
         }
     }
 }

@@ -9,13 +9,13 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
 use protocol::{Action, Conversation, READ_CHUNK};
 
-const NAME: &str = "ex05-event-loop";
+const NAME: &str = env!("CARGO_BIN_NAME");
 
 /// Homework 05: an epoll/kqueue echo server you write yourself.
 #[derive(Parser)]
@@ -26,30 +26,30 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
-        cli::announce(NAME, listener.local_addr()?);
-        serve_forever(listener, options.listen.log())
-    })
+    cli::run(serve)
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7105))?;
+    cli::announce(NAME, listener.local_addr()?);
+    serve_forever(listener, options.listen.log())
 }
 
 /// The shortcut: a thread for every caller.
 fn serve_forever(listener: TcpListener, log: Log) -> anyhow::Result<()> {
+    let mut acceptor = Acceptor::new(NAME, log);
     loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
+        match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, _) => {
                 thread::spawn(move || {
                     if let Err(err) = answer_call(stream) {
                         log.event(format_args!("dropped ({err})"));
                     }
                 });
             }
-            Err(err) if protocol::accept::is_transient(&err) => {
-                eprintln!("{NAME}: out of descriptors? {err}");
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(err) => return Err(err.into()),
+            Pickup::Pause => thread::sleep(accept::PAUSE),
+            Pickup::Lost | Pickup::NoneWaiting => {}
         }
     }
 }

@@ -12,10 +12,10 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
-use protocol::cli::{self, ListenArgs, Log};
+use protocol::accept::{self, Acceptor, Pickup};
+use protocol::cli::{self, ListenArgs};
 use protocol::{Action, Conversation, READ_CHUNK};
 
 const NAME: &str = env!("CARGO_BIN_NAME");
@@ -30,27 +30,24 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7106))?;
-        cli::announce(NAME, listener.local_addr()?);
-        serve(listener, options.listen.log())
-    })
+    cli::run(serve)
 }
 
 /// SHORTCUT: a thread per caller.
-fn serve(listener: TcpListener, log: Log) -> anyhow::Result<()> {
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7106))?;
+    cli::announce(NAME, listener.local_addr()?);
+    let log = options.listen.log();
+    let mut acceptor = Acceptor::new(NAME, log);
     loop {
-        match listener.accept() {
-            Ok((stream, peer)) => {
+        match acceptor.sort(listener.accept())? {
+            Pickup::Call(stream, peer) => {
                 log.event(format_args!("{peer}: picked up"));
                 thread::spawn(move || answer_call(stream));
             }
-            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
-                eprintln!("{NAME}: could not pick up a call: {err}; trying again in 100 ms");
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(err) => eprintln!("{NAME}: accept failed: {err}"),
+            Pickup::Pause => thread::sleep(accept::PAUSE),
+            Pickup::Lost | Pickup::NoneWaiting => {}
         }
     }
 }
