@@ -21,6 +21,13 @@
 //! `nc` and type in another: nobody is answered for five seconds, not even new callers.
 //! `--spawn-blocking` is the fix when you must call blocking code: it runs the sleep on tokio's
 //! pool of blocking threads, and the task awaits its result.
+//!
+//! ## Ctrl-C
+//! Stopping is one more thing to wait for: the accept loop and every task `select!` it
+//! against what they wait for anyway (see `protocol::shutdown`). A look-up in flight is
+//! answered first, then `error: server shutting down`; `--grace` later, whoever is left is
+//! cut off. On the current-thread runtime `--blocking-lookup` stalls the stop too: the only
+//! thread is asleep. A second Ctrl-C ends the process at once.
 
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -28,10 +35,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::{SHUTTING_DOWN, Stop, Tally};
 use protocol::{Action, Conversation, READ_CHUNK};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 const NAME: &str = "08-async-await";
 
@@ -83,33 +93,41 @@ enum LookUp {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let runtime = match options.runtime {
-            Runtime::CurrentThread => {
-                if options.workers.is_some() {
-                    anyhow::bail!(
-                        "--workers sizes the multi-thread runtime; the current-thread runtime \
-                         has exactly one thread"
-                    );
-                }
-                tokio::runtime::Builder::new_current_thread()
-            }
-            Runtime::MultiThread => {
-                let mut builder = tokio::runtime::Builder::new_multi_thread();
-                if let Some(workers) = options.workers {
-                    builder.worker_threads(workers.into());
-                }
-                builder
-            }
-        }
-        .enable_all()
-        .build()?;
-        runtime.block_on(serve(options))
-    })
+    cli::run(serve)
 }
 
-/// The switchboard: accept callers and start a task for each.
-async fn serve(options: Options) -> anyhow::Result<()> {
+/// Build the runtime the options ask for, and run the switchboard on it.
+fn serve(options: Options) -> anyhow::Result<()> {
+    let runtime = match options.runtime {
+        Runtime::CurrentThread => {
+            if options.workers.is_some() {
+                anyhow::bail!(
+                    "--workers sizes the multi-thread runtime; the current-thread runtime \
+                     has exactly one thread"
+                );
+            }
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Runtime::MultiThread => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(workers) = options.workers {
+                builder.worker_threads(workers.into());
+            }
+            builder
+        }
+    }
+    .enable_all()
+    .build()?;
+    let outcome = runtime.block_on(take_calls(options));
+    // Do not wait for the blocking pool: a `--spawn-blocking` sleep that was cut off at the
+    // grace still holds its thread, and dropping the runtime would wait for it.
+    runtime.shutdown_background();
+    outcome
+}
+
+/// The switchboard: accept callers and start a task for each, until Ctrl-C; then wait for
+/// the tasks to finish (or be cut off) and sum up.
+async fn take_calls(options: Options) -> anyhow::Result<()> {
     let log = options.listen.log();
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
     let listener = protocol::listener::open(options.listen.socket_addr(7008))?;
@@ -140,31 +158,85 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             LookUp::OnABlockingThread
         }
     };
+    // Ctrl-C or SIGTERM: every task holds a clone and sees the stop (protocol::shutdown).
+    let stop = Stop::on_signal(options.listen.grace)?;
+    let mut acceptor = Acceptor::new(NAME, log);
+    // Every caller's task, so that we can wait for them at the end.
+    let mut calls = JoinSet::new();
+    let mut served = 0;
 
     loop {
-        match listener.accept().await {
-            Ok((stream, caller)) => {
-                log.event(format_args!("{caller}: connected"));
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.draining() => break,
+        };
+        match acceptor.sort(accepted)? {
+            Pickup::Call(stream, peer) => {
+                served += 1;
+                log.event(format_args!("{peer}: connected"));
                 // A task is cheap: no thread, no stack, only the state `answer_call` keeps
                 // between two `.await`s.
-                tokio::spawn(take_call(stream, caller, look_up, log));
+                calls.spawn(take_call(stream, peer, look_up, stop.clone(), log));
             }
-            Err(err) if protocol::accept::is_transient(&err) => {
-                eprintln!("{NAME}: could not pick up a call: {err}");
-                // Out of descriptors, probably: give callers a moment to hang up. This is an
-                // async sleep: tasks already running go on meanwhile.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(err) => return Err(err.into()),
+            // Out of descriptors: give callers a moment to hang up. An async sleep: the
+            // tasks already running go on meanwhile.
+            Pickup::Pause => tokio::time::sleep(accept::PAUSE).await,
+            Pickup::Lost | Pickup::NoneWaiting => {}
+        }
+        // Forget the calls that ended, or the set would keep a result for each.
+        while calls.try_join_next().is_some() {}
+    }
+    // Closing the listening socket refuses whoever rings from now on.
+    drop(listener);
+    while calls.try_join_next().is_some() {}
+    let on_the_line = calls.len() as u64;
+    // Each task ends by itself: when its caller has been told, or at the cut-off.
+    let mut cut_off = 0;
+    while let Some(ended) = calls.join_next().await {
+        if matches!(ended, Ok(Ended::CutOff)) {
+            cut_off += 1;
         }
     }
+    Tally {
+        served,
+        on_the_line,
+        cut_off,
+        grace: stop.grace(),
+    }
+    .print(NAME);
+    Ok(())
 }
 
-async fn take_call(stream: TcpStream, caller: SocketAddr, look_up: LookUp, log: Log) {
-    match answer_call(stream, look_up).await {
-        Ok(()) => log.event(format_args!("{caller}: hung up")),
-        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+/// How a call ended, for the summary.
+enum Ended {
+    /// The caller hung up, was told the server is stopping, or the line failed.
+    Done,
+    /// Still busy when the grace ran out.
+    CutOff,
+}
+
+async fn take_call(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    look_up: LookUp,
+    stop: Stop,
+    log: Log,
+) -> Ended {
+    let outcome = tokio::select! {
+        outcome = answer_call(&mut stream, look_up, &stop) => outcome,
+        // Past the grace, whatever the call is doing (a look-up, a reply to a caller who does
+        // not read) ends here, with the line if the socket takes it at once.
+        () = stop.cut_off() => {
+            let _ = stream.try_write(SHUTTING_DOWN.as_bytes());
+            log.event(format_args!("{peer}: cut off"));
+            return Ended::CutOff;
+        }
+    };
+    match outcome {
+        Ok(()) => log.event(format_args!("{peer}: hung up")),
+        Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
+    Ended::Done
 }
 
 /// Talk to one caller until they hang up: step 01's operator, with `.await` at every wait.
@@ -172,13 +244,17 @@ async fn take_call(stream: TcpStream, caller: SocketAddr, look_up: LookUp, log: 
 /// Each `.await` is where this task may be set aside: the runtime remembers where we were
 /// (that is the state machine the compiler built from this function) and runs other tasks
 /// until the socket or the timer is ready.
-async fn answer_call(mut stream: TcpStream, look_up: LookUp) -> io::Result<()> {
+async fn answer_call(stream: &mut TcpStream, look_up: LookUp, stop: &Stop) -> io::Result<()> {
     let mut call = Conversation::new();
     loop {
-        // Wait until the caller says something. We hold no buffer while waiting: an idle
-        // caller costs only its task and its conversation (which is empty).
-        stream.readable().await?;
-        match hear(&stream, &mut call) {
+        // Wait until the caller says something, or the server stops. We hold no buffer
+        // while waiting: an idle caller costs only its task and its (empty) conversation.
+        tokio::select! {
+            ready = stream.readable() => ready?,
+            // Stopping, and nothing in flight: say goodbye.
+            () = stop.draining() => break,
+        }
+        match hear(stream, &mut call) {
             Ok(0) => return Ok(()), // the caller hung up
             Ok(_) => {}
             // Readiness can be stale (another read took the bytes): just wait again.
@@ -187,7 +263,10 @@ async fn answer_call(mut stream: TcpStream, look_up: LookUp) -> io::Result<()> {
             }
             Err(err) => return Err(err),
         }
-        while let Some(action) = call.next_action() {
+        // Once the server stops, start nothing new: what is in flight finishes first.
+        while !stop.is_draining()
+            && let Some(action) = call.next_action()
+        {
             match action {
                 // `write_all(..).await` waits while the caller's receive window is full: a
                 // caller that never reads stops being read from (back-pressure for free).
@@ -203,7 +282,11 @@ async fn answer_call(mut stream: TcpStream, look_up: LookUp) -> io::Result<()> {
                 }
             }
         }
+        if stop.is_draining() {
+            break;
+        }
     }
+    stream.write_all(SHUTTING_DOWN.as_bytes()).await
 }
 
 /// Read what the caller said and hand it to the conversation.
@@ -221,6 +304,11 @@ fn hear(stream: &TcpStream, call: &mut Conversation) -> io::Result<usize> {
 impl LookUp {
     /// Spend a look-up's delay.
     async fn wait(self, delay: Duration) {
+        // No delay, no timer: tokio's timer rounds up to its next millisecond tick, so a
+        // `sleep(0)` would cost each `/lookup 0` about a millisecond.
+        if delay.is_zero() {
+            return;
+        }
         match self {
             LookUp::Cooperative => tokio::time::sleep(delay).await,
             // THE PITFALL: no `.await`, so this task never gives its thread back. Every other

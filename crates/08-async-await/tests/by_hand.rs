@@ -38,7 +38,8 @@ fn the_pitfall_is_announced_with_a_warning() {
     pitfall::assert_warns_of_blocking(BINARY);
 }
 
-/// `--trace` tells one caller's life as it happens: spawned, waiting on its socket, woken by
+/// `--trace` tells one caller's life as it happens (task 0 is the switchboard, task 1 watches
+/// for Ctrl-C, task 2 is the caller): spawned, waiting on its socket, woken by
 /// an event, asleep on a look-up's timer, woken by it, and dropped once it hangs up.
 #[test]
 fn trace_tells_a_callers_life() {
@@ -51,14 +52,14 @@ fn trace_tells_a_callers_life() {
     caller.send("/quit\n").expect("send");
     caller.expect_line("bye").expect("bye");
     for step in [
-        "task 1: spawned",
-        "task 1: -> Pending",
+        "task 2: spawned",
+        "task 2: -> Pending",
         "not readable yet, waiting",
         "is readable, wake its task",
-        "task 1: woken",
+        "task 2: woken",
         "sleeping: a timer in",
         "a timer is due",
-        "task 1: -> Ready, dropped",
+        "task 2: -> Ready, dropped",
     ] {
         server
             .wait_for_output(step, Duration::from_secs(5))

@@ -15,13 +15,24 @@
 //!
 //! Slow bodies are bounded per route (see `body_deadline` in main.rs): only the routes that
 //! read a body need it, and `/wait` must be allowed to hang.
+//!
+//! And it stops gracefully, with hyper's own graceful shutdown: on Ctrl-C or SIGTERM the
+//! listening socket closes (new clients are refused), every connection is told to
+//! `graceful_shutdown` (hyper finishes the request in flight, answers it with `connection:
+//! close`, and closes; an idle keep-alive connection closes at once), hanging `/wait`s answer
+//! at once (main.rs), and past the grace whatever is left is dropped.
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use protocol::accept::{self, Acceptor, Pickup};
+use protocol::cli::Log;
+use protocol::shutdown::{Stop, Tally};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -34,36 +45,79 @@ pub struct Bounds {
     pub request_deadline: Duration,
 }
 
-pub async fn serve(listener: TcpListener, app: Router, bounds: Bounds) -> anyhow::Result<()> {
+/// Serve connections until the stop, then close them all (within the grace) and say how
+/// many there were.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    bounds: Bounds,
+    stop: Stop,
+    log: Log,
+) -> anyhow::Result<Tally> {
+    // One permit per open connection: the cap, and at the end the count of those still open.
     let open = Arc::new(Semaphore::new(bounds.max_connections));
+    let cut_off = Arc::new(AtomicU64::new(0));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(bounds.request_deadline)
         .max_buf_size(8 * 1024);
+    let mut acceptor = Acceptor::new(crate::NAME, log);
+    let mut served = 0;
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
-            Err(err) if protocol::accept::lost_one_call(&err) => continue,
-            Err(err) if protocol::accept::is_transient(&err) => {
-                // Out of descriptors: every accept fails until someone hangs up.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.draining() => break,
+        };
+        let stream = match acceptor.sort(accepted)? {
+            Pickup::Call(stream, _peer) => stream,
+            // Out of descriptors: every accept fails until someone hangs up.
+            Pickup::Pause => {
+                tokio::time::sleep(accept::PAUSE).await;
                 continue;
             }
-            Err(err) => return Err(err.into()),
+            Pickup::Lost | Pickup::NoneWaiting => continue,
         };
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
             tokio::spawn(turn_away(stream, bounds.max_connections));
             continue;
         };
+        served += 1;
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let (stop, cut_off) = (stop.clone(), Arc::clone(&cut_off));
         tokio::spawn(async move {
             // Errors here are one client's (it hung up, sent garbage, was too slow): hyper has
             // already answered or closed; nothing to tell anyone else.
-            let _ = connection.await;
+            let mut connection = pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stop.draining() => {
+                    // Finish the request in flight, then close; past the grace, just close.
+                    connection.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        _ = connection => {}
+                        () = stop.cut_off() => {
+                            cut_off.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
             drop(permit);
         });
     }
+    // Closing the listening socket refuses whoever connects from now on.
+    drop(listener);
+    let max = bounds.max_connections;
+    let on_the_line = (max - open.available_permits()) as u64;
+    // Every permit back means every connection closed; each closes by the cut-off at the latest.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let _ = open.acquire_many(all).await;
+    Ok(Tally {
+        served,
+        on_the_line,
+        cut_off: cut_off.load(Ordering::Relaxed),
+        grace: stop.grace(),
+    })
 }
 
 /// The refusal a client gets when the server is full: short, final, and with a deadline of

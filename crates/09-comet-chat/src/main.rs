@@ -35,7 +35,7 @@
 //! web needs besides lives next door, named for what it does:
 //! - `presence.rs`: who is here, for browsers that are never connected for long;
 //! - `rules.rs`: what a message may contain, how fast a member may send;
-//! - `connections.rs`: the accept loop with its caps and deadlines.
+//! - `connections.rs`: the accept loop with its caps and deadlines, and the graceful stop.
 
 mod connections;
 mod presence;
@@ -57,6 +57,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use presence::{Presence, Refusal};
 use protocol::cli::{self, ListenArgs, Log};
+use protocol::shutdown::Stop;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -100,44 +101,52 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        let limit = protocol::fd_limit::raise()?;
-        println!("{NAME}: {limit}");
-        let listener = protocol::listener::open(options.listen.socket_addr(7009))?;
-        let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(options.workers))
-            .enable_all()
-            .build()?;
-        let bounds = connections::Bounds {
-            max_connections: options
-                .max_connections
-                .unwrap_or(limit.soft.saturating_sub(64))
-                .max(1) as usize,
-            request_deadline: Duration::from_secs(options.request_secs),
-        };
-        println!("{NAME}: listening on {addr}");
-        println!(
-            "{NAME}: open http://{addr}/ in two browser windows; {} worker threads serve them all \
-             (at most {} connections)",
-            options.workers, bounds.max_connections
-        );
-        let room = Arc::new(Room::new(
-            Duration::from_secs(options.wait_secs),
-            Duration::from_secs(options.away_secs),
-            options.listen.log(),
-        ));
-        runtime.block_on(serve(listener, room, bounds))
-    })
+    cli::run(serve)
 }
 
-async fn serve(
+fn serve(options: Options) -> anyhow::Result<()> {
+    let limit = protocol::fd_limit::raise()?;
+    println!("{NAME}: {limit}");
+    let listener = protocol::listener::open(options.listen.socket_addr(7009))?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(options.workers))
+        .enable_all()
+        .build()?;
+    let bounds = connections::Bounds {
+        max_connections: options
+            .max_connections
+            .unwrap_or(limit.soft.saturating_sub(64))
+            .max(1) as usize,
+        request_deadline: Duration::from_secs(options.request_secs),
+    };
+    println!("{NAME}: listening on {addr}");
+    println!(
+        "{NAME}: open http://{addr}/ in two browser windows; {} worker threads serve them all \
+         (at most {} connections)",
+        options.workers, bounds.max_connections
+    );
+    runtime.block_on(chat(listener, options, bounds))
+}
+
+/// Open the room and serve it until Ctrl-C or SIGTERM.
+async fn chat(
     listener: TcpListener,
-    room: Arc<Room>,
+    options: Options,
     bounds: connections::Bounds,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    // The stop (protocol::shutdown): hanging /waits answer "nothing new" at once, requests in
+    // flight finish, and every connection closes (connections.rs).
+    let stop = Stop::on_signal(options.listen.grace)?;
+    let log = options.listen.log();
+    let room = Arc::new(Room::new(
+        Duration::from_secs(options.wait_secs),
+        Duration::from_secs(options.away_secs),
+        stop.clone(),
+        log,
+    ));
     tokio::spawn(notice_who_left(Arc::clone(&room)));
     // The routes that read a body get a deadline for it; /wait must be free to hang.
     let with_a_body = Router::new()
@@ -155,7 +164,9 @@ async fn serve(
         // A chat message is small; nobody gets to make us buffer megabytes.
         .layer(DefaultBodyLimit::max(4 * 1024))
         .with_state(room);
-    connections::serve(listener, app, bounds).await
+    let tally = connections::serve(listener, app, bounds, stop, log).await?;
+    tally.print(NAME);
+    Ok(())
 }
 
 /// The chat room: the recent messages, who is here, and a way to wake everyone who is waiting.
@@ -171,6 +182,8 @@ struct Room {
     /// Browsers whose `/wait` is hanging right now.
     waiting: AtomicUsize,
     wait_for: Duration,
+    /// Once the server stops, every hanging `/wait` answers at once.
+    stop: Stop,
     log: Log,
 }
 
@@ -208,7 +221,7 @@ struct Batch {
 }
 
 impl Room {
-    fn new(wait_for: Duration, away_after: Duration, log: Log) -> Room {
+    fn new(wait_for: Duration, away_after: Duration, stop: Stop, log: Log) -> Room {
         Room {
             instance: presence::random_key(),
             history: Mutex::new(History::default()),
@@ -216,6 +229,7 @@ impl Room {
             news: watch::Sender::new(0),
             waiting: AtomicUsize::new(0),
             wait_for,
+            stop,
             log,
         }
     }
@@ -311,7 +325,12 @@ async fn wait(State(room): State<Arc<Room>>, Query(mut query): Query<WaitQuery>)
     // changes or the timer fires, and the worker thread goes off to serve someone else.
     // If the browser goes away, the task is dropped right here and the count goes down.
     let _waiting = WaitingGuard::enter(&room.waiting);
-    let _ = tokio::time::timeout(room.wait_for, news.changed()).await;
+    tokio::select! {
+        _ = tokio::time::timeout(room.wait_for, news.changed()) => {}
+        // The server is stopping: answer now (most likely "nothing new"), so that the
+        // connection can close within the grace.
+        () = room.stop.draining() => {}
+    }
     Json(room.since(query.after))
 }
 

@@ -32,6 +32,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use protocol::cli::{self, ListenArgs};
+use protocol::shutdown::Stop;
 use serde::Deserialize;
 
 use store::{Batch, Store};
@@ -67,41 +68,70 @@ struct App {
     /// How many `/wait`s are hanging right now (for `/stats`).
     waiting: AtomicUsize,
     wait_for: Duration,
+    /// Ctrl-C or SIGTERM: every hanging `/wait` answers at once.
+    stop: Stop,
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        let listener = protocol::listener::open(options.listen.socket_addr(7109))?;
-        listener.set_nonblocking(true)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(options.workers))
-            .enable_all()
-            .build()?;
-        let addr = listener.local_addr()?;
-        println!("{NAME}: listening on {addr}");
-        println!(
-            "{NAME}: open http://{addr}/ in two browser windows; {} worker threads serve them all",
-            options.workers
-        );
-        let app = Arc::new(App {
-            store: Store::new(),
-            waiting: AtomicUsize::new(0),
-            wait_for: Duration::from_millis(options.wait_ms),
-        });
-        let router = Router::new()
-            .route("/", get(|| async { Html(PAGE) }))
-            .route("/wait", get(wait_route))
-            .route("/send", post(send))
-            .route("/stats", get(stats))
-            .layer(DefaultBodyLimit::max(4 * 1024)) // a chat message is small
-            .with_state(app);
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, router).await?;
-            Ok(())
-        })
-    })
+    cli::run(serve)
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    let listener = protocol::listener::open(options.listen.socket_addr(7109))?;
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(options.workers))
+        .enable_all()
+        .build()?;
+    let addr = listener.local_addr()?;
+    println!("{NAME}: listening on {addr}");
+    println!(
+        "{NAME}: open http://{addr}/ in two browser windows; {} worker threads serve them all",
+        options.workers
+    );
+    runtime.block_on(chat(listener, options))
+}
+
+/// Serve the chat until Ctrl-C or SIGTERM. Then, with axum's graceful shutdown, stop
+/// accepting, answer every hanging `/wait` at once, let the requests in flight finish and
+/// the connections close, all within `--grace`.
+async fn chat(listener: std::net::TcpListener, options: Options) -> anyhow::Result<()> {
+    let stop = Stop::on_signal(options.listen.grace)?;
+    let app = Arc::new(App {
+        store: Store::new(),
+        waiting: AtomicUsize::new(0),
+        wait_for: Duration::from_millis(options.wait_ms),
+        stop: stop.clone(),
+    });
+    let router = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/wait", get(wait_route))
+        .route("/send", post(send))
+        .route("/stats", get(stats))
+        .layer(DefaultBodyLimit::max(4 * 1024)) // a chat message is small
+        .with_state(Arc::clone(&app));
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let draining = stop.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { draining.draining().await });
+    let all_closed = tokio::select! {
+        served = server => {
+            served?;
+            true
+        }
+        () = stop.cut_off() => false,
+    };
+    let messages = app.store.newest();
+    match all_closed {
+        true => println!("{NAME}: stopped: {messages} messages; every connection closed"),
+        false => println!(
+            "{NAME}: stopped: {messages} messages; connections still open after the {:.1} s \
+             grace were cut off",
+            stop.grace().as_secs_f64()
+        ),
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -110,10 +140,15 @@ struct WaitQuery {
     after: u64,
 }
 
-/// `GET /wait?after=N`: counts the waiting browser while [`wait`] runs.
+/// `GET /wait?after=N`: counts the waiting browser while [`wait`] runs, and answers at once
+/// when the server stops.
 async fn wait_route(State(app): State<Arc<App>>, Query(query): Query<WaitQuery>) -> Json<Batch> {
     let _waiting = Waiting::enter(&app.waiting);
-    Json(wait(&app.store, query.after, app.wait_for).await)
+    tokio::select! {
+        batch = wait(&app.store, query.after, app.wait_for) => Json(batch),
+        // The server is stopping: answer with what there is now (nothing new, most likely).
+        () = app.stop.draining() => Json(app.store.since(query.after)),
+    }
 }
 
 /// Answer at once if there is news after `after`, or if `after` is ahead of the newest

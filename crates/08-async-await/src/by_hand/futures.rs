@@ -48,6 +48,11 @@ impl<T: AsFd> Watched<T> {
         &self.io
     }
 
+    /// The socket, for a read that needs `&mut` (the signals descriptor's `take`).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
     /// The reactor's name for this socket, as the trace shows it.
     pub fn key(&self) -> usize {
         self.key
@@ -193,5 +198,51 @@ where
             }
         }
         Ok(())
+    }
+}
+
+/// Which of the two futures of [`race`] finished first, with its output.
+pub enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Run two futures in one task and finish with whichever is ready first; the other is dropped
+/// (cancelled), and its `Drop` takes its waker back. What `tokio::select!` does for step 08:
+/// "the caller's next line, or the stop". Each poll polls both; the one whose event came is
+/// ready, the other says `Pending` again, as after any spurious poll.
+///
+/// (A struct, not an `async fn`: an `async fn` would keep both futures twice, as passed and
+/// pinned, and a caller's task is mostly the futures it races.)
+pub fn race<A: Future, B: Future>(left: A, right: B) -> Race<A, B> {
+    Race { left, right }
+}
+
+/// The future of [`race`].
+pub struct Race<A, B> {
+    left: A,
+    right: B,
+}
+
+impl<A: Future, B: Future> Future for Race<A, B> {
+    type Output = Either<A::Output, B::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `Race` is pinned, so its fields are too ("structural pinning"): we only
+        // ever reach them pinned, never move them out, and `Race` has no `Drop` that could.
+        let (left, right) = unsafe {
+            let race = self.get_unchecked_mut();
+            (
+                Pin::new_unchecked(&mut race.left),
+                Pin::new_unchecked(&mut race.right),
+            )
+        };
+        if let Poll::Ready(output) = left.poll(cx) {
+            return Poll::Ready(Either::Left(output));
+        }
+        if let Poll::Ready(output) = right.poll(cx) {
+            return Poll::Ready(Either::Right(output));
+        }
+        Poll::Pending
     }
 }

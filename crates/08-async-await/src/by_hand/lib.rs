@@ -13,10 +13,12 @@
 //!   the handler ends in; each registers its waker with the reactor and returns `Pending`;
 //! - [`reactor`]: the poller and the timers, and which waker to wake for which event;
 //! - [`executor`]: the tasks, the ready queue, `spawn` and `block_on`;
+//! - [`stop`]: Ctrl-C, as the signals descriptor in the reactor and phases tasks can await;
 //! - [`trace`]: `--trace`, one line per step of a caller's life.
 
 pub mod executor;
 pub mod futures;
 pub mod reactor;
+pub mod stop;
 pub mod switchboard;
 pub mod trace;

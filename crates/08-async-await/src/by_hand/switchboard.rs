@@ -6,27 +6,31 @@
 //! socket that failed reports itself ready, and the read or write that follows says why.
 
 use std::future::Future;
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::Log;
+use protocol::shutdown::SHUTTING_DOWN;
 use protocol::{Action, Conversation, READ_CHUNK};
 
-use crate::futures::{Sleep, Watched, sleep_until, write_all};
+use crate::futures::{Either, Sleep, Watched, race, sleep_until, write_all};
+use crate::stop::{Answering, Stop};
 use crate::trace;
 
-/// How long to stop picking up calls after the process ran out of descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
 /// Wait for the next caller and pick up: a non-blocking `accept`, and `readable().await`
-/// whenever nobody is waiting. Errors that cost one call are logged and survived; out of
-/// descriptors, it pauses (a timer, not a blocking sleep) so that callers can hang up.
-pub async fn pick_up(listener: &Watched<TcpListener>, log: Log) -> io::Result<Watched<TcpStream>> {
-    let mut told_out_of_descriptors = false;
+/// whenever nobody is waiting. `acceptor` sorts what `accept` says: a lost call is logged
+/// and survived; out of descriptors, we pause (a timer, not a blocking sleep) so that
+/// callers can hang up.
+pub async fn pick_up(
+    listener: &Watched<TcpListener>,
+    acceptor: &mut Acceptor,
+    log: Log,
+) -> io::Result<Watched<TcpStream>> {
     loop {
-        match listener.get().accept() {
-            Ok((stream, peer)) => match stream
+        match acceptor.sort(listener.get().accept())? {
+            Pickup::Call(stream, peer) => match stream
                 .set_nonblocking(true)
                 .and_then(|()| Watched::new(stream))
             {
@@ -36,17 +40,9 @@ pub async fn pick_up(listener: &Watched<TcpListener>, log: Log) -> io::Result<Wa
                 }
                 Err(err) => eprintln!("{peer}: cannot take the call: {err}"),
             },
-            Err(err) if err.kind() == ErrorKind::WouldBlock => listener.readable().await,
-            Err(err) if protocol::accept::lost_one_call(&err) => {
-                log.event(format_args!("a call was lost before pick-up: {err}"));
-            }
-            Err(err) if protocol::accept::is_out_of_descriptors(&err) => {
-                if !std::mem::replace(&mut told_out_of_descriptors, true) {
-                    eprintln!("could not pick up a call: {err}; pausing {ACCEPT_BACKOFF:?}");
-                }
-                sleep_until(Instant::now() + ACCEPT_BACKOFF).await;
-            }
-            Err(err) => return Err(err),
+            Pickup::NoneWaiting => listener.readable().await,
+            Pickup::Pause => sleep_until(Instant::now() + accept::PAUSE).await,
+            Pickup::Lost => {}
         }
     }
 }
@@ -60,7 +56,9 @@ pub enum LookUp {
     BlockingTheThread,
 }
 
-/// One caller's task: talk, then log how the call ended.
+/// One caller's task: talk, then log how the call ended. Past the grace, the call ends
+/// here whatever it was doing (a look-up, a reply to a caller who does not read), with the
+/// shutdown line if the socket takes it at once.
 ///
 /// (An `async move` block rather than an `async fn`, for the reason given at `write_all`: the
 /// socket is kept once per task, not twice.)
@@ -71,26 +69,36 @@ pub enum LookUp {
 pub fn take_call(
     stream: Watched<TcpStream>,
     look_up: LookUp,
+    mut answering: Answering,
     log: Log,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let outcome = answer_call(&stream, look_up).await;
-        let caller = stream.get().peer_addr();
-        let caller = caller.map_or_else(|_| "a caller".to_string(), |addr| addr.to_string());
+        let stop = answering.stop();
+        let outcome = race(answer_call(&stream, look_up, stop), stop.cut_off()).await;
+        let peer = stream.get().peer_addr();
+        let peer = peer.map_or_else(|_| "a caller".to_string(), |addr| addr.to_string());
         match outcome {
-            Ok(()) => log.event(format_args!("{caller}: hung up")),
-            Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+            Either::Left(Ok(())) => log.event(format_args!("{peer}: hung up")),
+            Either::Left(Err(err)) => log.event(format_args!("{peer}: dropped ({err})")),
+            Either::Right(()) => {
+                let _ = stream.get().write(SHUTTING_DOWN.as_bytes());
+                answering.was_cut_off();
+                log.event(format_args!("{peer}: cut off"));
+            }
         }
     }
 }
 
-/// Talk to one caller until they hang up: step 01's operator, with `.await` at every wait.
-#[expect(clippy::while_let_loop, reason = "see the comment in the loop")]
-async fn answer_call(stream: &Watched<TcpStream>, look_up: LookUp) -> io::Result<()> {
+/// Talk to one caller until they hang up, or the server stops: step 01's operator, with
+/// `.await` at every wait.
+async fn answer_call(stream: &Watched<TcpStream>, look_up: LookUp, stop: &Stop) -> io::Result<()> {
     let mut call = Conversation::new();
-    loop {
-        // Wait until the caller says something, holding no buffer while we wait.
-        stream.readable().await;
+    'call: loop {
+        // Wait until the caller says something, or the server stops, holding no buffer
+        // while we wait. Stopping with nothing in flight: say goodbye.
+        if let Either::Right(()) = race(stream.readable(), stop.draining()).await {
+            break 'call;
+        }
         match hear(stream, &mut call) {
             Ok(0) => return Ok(()), // the caller hung up
             Ok(_) => {}
@@ -102,8 +110,12 @@ async fn answer_call(stream: &Watched<TcpStream>, look_up: LookUp) -> io::Result
         }
         // Step 08 says `while let Some(action) = ..` and `match action`: the same, but that
         // keeps the `Option` and a moved-out copy of the action in every task across each
-        // `.await` below (this future: 176 bytes instead of 256).
+        // `.await` below.
         loop {
+            // Once the server stops, start nothing new: what is in flight has finished.
+            if stop.is_draining() {
+                break 'call;
+            }
             let Some(action) = call.next_action() else {
                 break;
             };
@@ -121,6 +133,7 @@ async fn answer_call(stream: &Watched<TcpStream>, look_up: LookUp) -> io::Result
             }
         }
     }
+    write_all(stream, SHUTTING_DOWN.as_bytes()).await
 }
 
 /// Read what the caller said into a notepad on the thread's stack, and hand it over. A plain

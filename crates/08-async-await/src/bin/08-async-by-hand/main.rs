@@ -13,12 +13,17 @@
 //! 3. `executor.rs`: a task is its future and a number; its waker puts it back on the ready
 //!    queue; `block_on` polls what is ready, then lets the reactor sleep.
 //!
-//! One call, start to end: `block_on(serve)` polls the switchboard task, whose `pick_up`
+//! One call, start to end: `block_on(take_calls)` polls the switchboard task, whose `pick_up`
 //! finds nobody and waits for the listener to be readable (`Pending`). `nc` connects; the
 //! reactor's poller reports the listener, wakes that task; `pick_up` accepts and the loop
 //! below `spawn`s the caller's task. Its `answer_call` waits for readable (`Pending`), is
 //! woken when the caller types, reads, and on `/lookup` sleeps on a timer (`Pending`) until
 //! the reactor's timer wakes it to write the answer. Watch it with `--trace`.
+//!
+//! Ctrl-C is one more descriptor in the same reactor (`stop.rs`): a task awaits it being
+//! readable, as a caller's task awaits its socket, and then wakes every task waiting for the
+//! stop. Each call finishes what is in flight and says goodbye; the switchboard waits for the
+//! last one.
 //!
 //! ## Try it
 //! ```text
@@ -33,10 +38,12 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use async_by_hand::futures::Watched;
+use async_by_hand::futures::{Either, Watched, race};
+use async_by_hand::stop::Stop;
 use async_by_hand::switchboard::{self, LookUp};
 use async_by_hand::{executor, reactor, trace};
 use clap::Parser;
+use protocol::accept::Acceptor;
 use protocol::cli::{self, ListenArgs, Log};
 
 const NAME: &str = "08-async-by-hand";
@@ -61,35 +68,64 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        if options.trace {
-            trace::enable();
-        }
-        println!("{NAME}: {}", protocol::fd_limit::raise()?);
-        reactor::start().context("cannot create the poller")?;
-        let listener = protocol::listener::open(options.listen.socket_addr(7008))?;
-        listener.set_nonblocking(true)?;
-        cli::announce(NAME, listener.local_addr()?);
-        println!("{NAME}: one thread, our own executor and reactor, runs every caller's task");
-        let look_up = if options.blocking_lookup {
-            eprintln!(
-                "{NAME}: WARNING: --blocking-lookup: /lookup calls std::thread::sleep, which \
-                 blocks the only thread; every caller waits until it is done"
-            );
-            LookUp::BlockingTheThread
-        } else {
-            LookUp::Cooperative
-        };
-        executor::block_on(serve(listener, look_up, options.listen.log()))?
-    })
+    cli::run(serve)
 }
 
-/// The switchboard task: pick up each caller and spawn a task for the call.
-async fn serve(listener: TcpListener, look_up: LookUp, log: Log) -> anyhow::Result<()> {
-    let listener = Watched::new(listener).context("cannot watch the listening socket")?;
-    loop {
-        let stream = switchboard::pick_up(&listener, log).await?;
-        // A task is its future (the socket, the conversation, where it waits) and a number.
-        executor::spawn(switchboard::take_call(stream, look_up, log));
+fn serve(options: Options) -> anyhow::Result<()> {
+    if options.trace {
+        trace::enable();
     }
+    println!("{NAME}: {}", protocol::fd_limit::raise()?);
+    reactor::start().context("cannot create the poller")?;
+    let listener = protocol::listener::open(options.listen.socket_addr(7008))?;
+    listener.set_nonblocking(true)?;
+    cli::announce(NAME, listener.local_addr()?);
+    println!("{NAME}: one thread, our own executor and reactor, runs every caller's task");
+    let look_up = if options.blocking_lookup {
+        eprintln!(
+            "{NAME}: WARNING: --blocking-lookup: /lookup calls std::thread::sleep, which \
+             blocks the only thread; every caller waits until it is done"
+        );
+        LookUp::BlockingTheThread
+    } else {
+        LookUp::Cooperative
+    };
+    let stop = Stop::new(options.listen.grace);
+    executor::block_on(take_calls(listener, look_up, stop, options.listen.log()))?
+}
+
+/// The switchboard task: pick up each caller and spawn a task for the call, until the stop;
+/// then wait for the calls to end and sum up.
+async fn take_calls(
+    listener: TcpListener,
+    look_up: LookUp,
+    stop: Stop,
+    log: Log,
+) -> anyhow::Result<()> {
+    let listener = Watched::new(listener).context("cannot watch the listening socket")?;
+    // Ctrl-C or SIGTERM: the signals descriptor joins the reactor, and a task watches it.
+    executor::spawn(stop.on_signal().context("cannot watch for Ctrl-C")?);
+    let mut acceptor = Acceptor::new(NAME, log);
+    loop {
+        // The next caller, or Ctrl-C: whichever comes first.
+        let picked_up = race(
+            switchboard::pick_up(&listener, &mut acceptor, log),
+            stop.draining(),
+        );
+        let stream = match picked_up.await {
+            Either::Left(stream) => stream?,
+            Either::Right(()) => break,
+        };
+        // A task is its future (the socket, the conversation, where it waits) and a number.
+        executor::spawn(switchboard::take_call(
+            stream,
+            look_up,
+            stop.answering(),
+            log,
+        ));
+    }
+    // Closing the listening socket refuses whoever rings from now on.
+    drop(listener);
+    stop.finish().await.print(NAME);
+    Ok(())
 }

@@ -9,14 +9,14 @@
 //! task of it per caller, all on one thread: each `.await` is where a task steps aside so the
 //! others can run.
 //!
-//! Try it: `cargo run --bin sol08-async-handler`, then several `nc 127.0.0.1 7108`.
+//! Try it: `cargo run --bin ex08-async-handler`, then several `nc 127.0.0.1 7108`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
+use protocol::accept::{self, Acceptor, Pickup};
 use protocol::cli::{self, ListenArgs, Log};
 use protocol::{Action, Conversation, READ_CHUNK};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,17 +32,19 @@ struct Options {
 }
 
 fn main() -> ExitCode {
-    cli::run(|options: Options| {
-        // One thread runs the event loop and every task: a blocking call anywhere shows.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(serve(options))
-    })
+    cli::run(serve)
+}
+
+fn serve(options: Options) -> anyhow::Result<()> {
+    // One thread runs the event loop and every task: a blocking call anywhere shows.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(take_calls(options))
 }
 
 /// Accept callers and start a task for each.
-async fn serve(options: Options) -> anyhow::Result<()> {
+async fn take_calls(options: Options) -> anyhow::Result<()> {
     let log = options.listen.log();
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
     let listener = protocol::listener::open(options.listen.socket_addr(7108))?;
@@ -50,26 +52,24 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     cli::announce(NAME, listener.local_addr()?);
     println!("{NAME}: one thread runs every caller's task");
+    let mut acceptor = Acceptor::new(NAME, log);
     loop {
-        match listener.accept().await {
-            Ok((stream, caller)) => {
-                log.event(format_args!("{caller}: connected"));
-                tokio::spawn(take_call(stream, caller, log));
+        match acceptor.sort(listener.accept().await)? {
+            Pickup::Call(stream, peer) => {
+                log.event(format_args!("{peer}: connected"));
+                tokio::spawn(take_call(stream, peer, log));
             }
-            Err(err) if protocol::accept::is_transient(&err) => {
-                eprintln!("{NAME}: could not pick up a call: {err}");
-                // Out of descriptors, probably: give callers a moment to hang up.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(err) => return Err(err.into()),
+            // Out of descriptors: give callers a moment to hang up.
+            Pickup::Pause => tokio::time::sleep(accept::PAUSE).await,
+            Pickup::Lost | Pickup::NoneWaiting => {}
         }
     }
 }
 
-async fn take_call(stream: TcpStream, caller: SocketAddr, log: Log) {
+async fn take_call(stream: TcpStream, peer: SocketAddr, log: Log) {
     match answer_call(stream).await {
-        Ok(()) => log.event(format_args!("{caller}: hung up")),
-        Err(err) => log.event(format_args!("{caller}: dropped ({err})")),
+        Ok(()) => log.event(format_args!("{peer}: hung up")),
+        Err(err) => log.event(format_args!("{peer}: dropped ({err})")),
     }
 }
 
