@@ -197,3 +197,106 @@ fn exits_cleanly(server: &mut Server, signalled: Instant, within: Duration) {
         );
     }
 }
+
+/// The comet chats' stop (step 09 and its homework), over HTTP: on SIGTERM a hanging
+/// `GET /wait?after=0` answers "nothing new" (`"messages":[]`) at once and its connection
+/// closes, a newcomer is refused, and the server exits 0 with its summary line. `args` must
+/// make a `/wait` hang longer than the test (a minute, say).
+#[cfg(unix)]
+pub fn http_wait_is_answered_at_once(binary: &str, args: &[&str]) {
+    let mut server = start(binary, args, "5");
+    let addr = server.addr();
+    let waiting = http_ask(addr, b"GET /wait?after=0 HTTP/1.1\r\nhost: chat\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(400));
+    let signalled = Instant::now();
+    server
+        .signal(SIGTERM)
+        .unwrap_or_else(|err| fail(&server, "sending SIGTERM", err));
+    // Nothing was said, so the hanging /wait answers with no messages, and the line closes.
+    let said = until_closed(waiting)
+        .unwrap_or_else(|why| fail(&server, "the hanging /wait", format!("{why:#}")));
+    let answered = signalled.elapsed();
+    if !said.starts_with("HTTP/1.1 200") || !said.contains("\"messages\":[]") {
+        fail(
+            &server,
+            "the hanging /wait",
+            format!("it got {said:?}, not \"nothing new\""),
+        );
+    }
+    if answered >= Duration::from_secs(2) {
+        fail(
+            &server,
+            "the hanging /wait",
+            format!("it answered {answered:?} after SIGTERM; it should answer at once"),
+        );
+    }
+    // A newcomer is refused (or closed without an answer).
+    if let Ok(late) = std::net::TcpStream::connect(addr) {
+        let mut late = late;
+        let _ = late.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = std::io::Write::write_all(&mut late, b"GET /stats HTTP/1.1\r\nhost: chat\r\n\r\n");
+        let mut reply = [0u8; 64];
+        if matches!(std::io::Read::read(&mut late, &mut reply), Ok(n) if n > 0) {
+            fail(&server, "a connection made after the stop", "it was served");
+        }
+    }
+    exits_cleanly(&mut server, signalled, Duration::from_secs(4));
+}
+
+/// Over HTTP, a second Ctrl-C stops at once even while `busy_request` (one whose body never
+/// finishes, say) keeps a connection in flight past the first.
+#[cfg(unix)]
+pub fn http_second_signal_stops_at_once(binary: &str, args: &[&str], busy_request: &[u8]) {
+    let mut server = start(binary, args, "30");
+    let _busy = http_ask(server.addr(), busy_request);
+    std::thread::sleep(Duration::from_millis(400));
+    server
+        .signal(SIGINT)
+        .unwrap_or_else(|err| fail(&server, "sending SIGINT", err));
+    std::thread::sleep(Duration::from_millis(300));
+    if server.has_exited() {
+        fail(
+            &server,
+            "the first Ctrl-C",
+            "the server exited; it should wait for the request in flight",
+        );
+    }
+    server
+        .signal(SIGINT)
+        .unwrap_or_else(|err| fail(&server, "sending SIGINT", err));
+    if server.wait_for_exit(Duration::from_secs(2)).is_none() {
+        fail(
+            &server,
+            "a second Ctrl-C",
+            "the server was still running 2 s later",
+        );
+    }
+}
+
+/// Send `request` on a new connection, without waiting for the answer.
+fn http_ask(addr: SocketAddr, request: &[u8]) -> std::net::TcpStream {
+    let connected = std::net::TcpStream::connect(addr).and_then(|mut stream| {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        std::io::Write::write_all(&mut stream, request)?;
+        Ok(stream)
+    });
+    connected.unwrap_or_else(|err| panic!("cannot send a request to {addr}: {err}"))
+}
+
+/// Read until the server closes the connection: what it said.
+fn until_closed(mut stream: std::net::TcpStream) -> anyhow::Result<String> {
+    let mut said = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut stream, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => said.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(err) => bail!(
+                "the connection stayed open ({err}); the server said {:?}",
+                String::from_utf8_lossy(&said)
+            ),
+        }
+    }
+    Ok(String::from_utf8_lossy(&said).into_owned())
+}
