@@ -10,7 +10,8 @@
 //! - a caller said something: [`on_readable`];
 //! - a slow caller can take more of our reply: [`on_writable`];
 //! - a look-up's time is up: [`on_answer_ready`];
-//! - Ctrl-C: [`on_signal`], and [`on_grace_over`] if callers take too long to finish.
+//! - Ctrl-C: `on_signal`, and `on_grace_over` if callers take too long to finish (they
+//!   live in `exchange.rs`, with the list of calls they reach).
 //!
 //! Nothing here ever waits. A callback does what it can right now, tells the reactor what to
 //! call next ([`carry_on`]), and returns. The price shows in the `/lookup` path: the blocking
@@ -29,23 +30,24 @@
 //! One thread serves every caller, like Node.js. Read the callbacks below in the order a call
 //! happens, and compare with `answer_call` in step 01: the same conversation, in pieces.
 
+mod exchange;
 mod reactor;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::rc::{Rc, Weak};
-use std::time::{Duration, Instant};
+use std::rc::Rc;
+use std::time::Instant;
 
 use clap::Parser;
+use exchange::Exchange;
 use protocol::READ_CHUNK;
 use protocol::accept::{self, Acceptor, Pickup};
 use protocol::caller::Caller;
-use protocol::cli::{self, ListenArgs, Log};
+use protocol::cli::{self, ListenArgs};
 use protocol::shutdown::Tally;
-use protocol::signals::{self, Signals};
+use protocol::signals;
 use reactor::{Reactor, Watched};
 
 const NAME: &str = "06-callbacks";
@@ -79,7 +81,7 @@ fn serve(options: Options) -> anyhow::Result<()> {
     // The first callbacks. Everything else is registered by callbacks themselves.
     let acceptor = Acceptor::new(NAME, log);
     wait_for_callers(&mut reactor, listener.clone(), acceptor, exchange.clone());
-    wait_for_signals(&mut reactor, signals, listener, exchange.clone());
+    exchange::wait_for_signals(&mut reactor, signals, listener, exchange.clone());
     reactor.run()?;
     // With the reactor go the callbacks it still held, and the calls they kept alive.
     drop(reactor);
@@ -99,41 +101,6 @@ struct Call {
     /// This call's number in the exchange's list.
     number: u64,
     exchange: Rc<Exchange>,
-}
-
-/// What the whole exchange shares: the calls on the line, so that Ctrl-C can reach every one
-/// of them, and the numbers of the summary line.
-struct Exchange {
-    /// Weak references: a call still lives exactly as long as a callback holds it. The list
-    /// only finds the calls; it keeps none of them alive.
-    calls: RefCell<HashMap<u64, Weak<Call>>>,
-    tally: Cell<Tally>,
-    /// Ctrl-C came: the last call to hang up stops the reactor.
-    stopping: Cell<bool>,
-    log: Log,
-}
-
-impl Exchange {
-    fn new(log: Log, grace: Duration) -> Self {
-        Exchange {
-            calls: RefCell::new(HashMap::new()),
-            tally: Cell::new(Tally {
-                grace,
-                ..Tally::default()
-            }),
-            stopping: Cell::new(false),
-            log,
-        }
-    }
-
-    /// Every call still on the line.
-    fn on_the_line(&self) -> Vec<Rc<Call>> {
-        self.calls
-            .borrow()
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect()
-    }
 }
 
 /// Wait for the next caller to ring.
@@ -295,73 +262,4 @@ fn hang_up(reactor: &mut Reactor, call: &Call) {
     if exchange.stopping.get() && calls.is_empty() {
         reactor.stop(); // the last call of a stop: nothing is left to do
     }
-}
-
-/// Wait for the next signal.
-fn wait_for_signals(
-    reactor: &mut Reactor,
-    signals: Rc<RefCell<Watched<Signals>>>,
-    listener: Rc<Watched<TcpListener>>,
-    exchange: Rc<Exchange>,
-) {
-    let heard = signals.clone();
-    reactor.when_readable(&signals.borrow(), move |reactor| {
-        on_signal(reactor, heard, listener, exchange)
-    });
-}
-
-/// Ctrl-C or `kill`: stop taking calls, let every call finish what is in flight, and give
-/// them the grace (`--grace`) before cutting them off. See `protocol::shutdown`.
-fn on_signal(
-    reactor: &mut Reactor,
-    signals: Rc<RefCell<Watched<Signals>>>,
-    listener: Rc<Watched<TcpListener>>,
-    exchange: Rc<Exchange>,
-) {
-    if !signals.borrow_mut().socket_mut().take().stop {
-        // `kill -WINCH` asks for a status line, which this step does not keep.
-        return wait_for_signals(reactor, signals, listener, exchange);
-    }
-    // New callers are refused: nobody answers the listener, and dropping it closes it.
-    exchange.stopping.set(true);
-    reactor.forget(&listener);
-    drop(listener);
-    // Each call finishes what is in flight, then says goodbye; an idle one at once.
-    let on_the_line = exchange.on_the_line();
-    exchange.tally.update(|tally| Tally {
-        on_the_line: on_the_line.len() as u64,
-        ..tally
-    });
-    for call in on_the_line {
-        let result = {
-            let mut caller = call.caller.borrow_mut();
-            caller.wind_down();
-            caller.write_to(&mut call.line.socket(), Instant::now())
-        };
-        carry_on(reactor, call, result);
-    }
-    if exchange.calls.borrow().is_empty() {
-        return reactor.stop();
-    }
-    let grace = exchange.tally.get().grace;
-    reactor.after(grace, move |reactor| on_grace_over(reactor, exchange));
-}
-
-/// The grace is over: whoever is still on the line is told so and hung up on.
-fn on_grace_over(reactor: &mut Reactor, exchange: Rc<Exchange>) {
-    for call in exchange.on_the_line() {
-        {
-            let mut caller = call.caller.borrow_mut();
-            caller.cut_off();
-            // One try: nobody waits any longer for a caller who does not read.
-            let _ = caller.write_to(&mut call.line.socket(), Instant::now());
-        }
-        exchange.log.event(format_args!("{}: cut off", call.peer));
-        exchange.tally.update(|tally| Tally {
-            cut_off: tally.cut_off + 1,
-            ..tally
-        });
-        hang_up(reactor, &call);
-    }
-    reactor.stop();
 }
