@@ -383,7 +383,9 @@ pub fn speaks_http(addr: SocketAddr) -> anyhow::Result<()> {
     }
 }
 
-/// Sum the resident memory of every process in process group `pgid`, in KiB.
+/// Sum the resident memory of every process in process group `pgid`, and of the children of
+/// its leader that have a group of their own (05's workers do, so that a terminal's Ctrl-C
+/// reaches each of them once), in KiB.
 #[cfg(target_os = "linux")]
 pub fn group_rss_kib(pgid: u32) -> Option<f64> {
     let sizes: Vec<f64> = group_stats(pgid)
@@ -393,9 +395,10 @@ pub fn group_rss_kib(pgid: u32) -> Option<f64> {
     (!sizes.is_empty()).then(|| sizes.iter().sum())
 }
 
-/// Linux: every process in group `pgid`, with the fields of its `/proc/<pid>/stat` after the
-/// command name (which may hold spaces; the fields after its closing ')' are fixed: the
-/// state is field 0 here, the process group 2, utime 11, stime 12, cutime 13, cstime 14).
+/// Linux: every process in group `pgid` or whose parent is the group's leader (pid `pgid`),
+/// with the fields of its `/proc/<pid>/stat` after the command name (which may hold spaces;
+/// the fields after its closing ')' are fixed: the state is field 0 here, the parent 1, the
+/// process group 2, utime 11, stime 12, cutime 13, cstime 14).
 #[cfg(target_os = "linux")]
 pub fn group_stats(pgid: u32) -> Vec<(String, Vec<String>)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -416,7 +419,8 @@ pub fn group_stats(pgid: u32) -> Vec<(String, Vec<String>)> {
         };
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
         let fields: Vec<String> = after.split_whitespace().map(String::from).collect();
-        if fields.get(2).and_then(|f| f.parse::<u32>().ok()) == Some(pgid) {
+        let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u32>().ok());
+        if field(2) == Some(pgid) || field(1) == Some(pgid) {
             found.push((pid, fields));
         }
     }
@@ -430,11 +434,12 @@ fn vm_rss_kib(pid: &str) -> Option<f64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Sum the resident memory of every process in process group `pgid`, in KiB (`ps`, macOS).
+/// Sum the resident memory of every process in process group `pgid`, and of its leader's
+/// children in groups of their own, in KiB (`ps`, macOS).
 #[cfg(not(target_os = "linux"))]
 pub fn group_rss_kib(pgid: u32) -> Option<f64> {
     let output = Command::new("ps")
-        .args(["-A", "-o", "pgid=,rss="])
+        .args(["-A", "-o", "pgid=,ppid=,rss="])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -442,10 +447,11 @@ pub fn group_rss_kib(pgid: u32) -> Option<f64> {
     let mut found = false;
     for line in text.lines() {
         let mut fields = line.split_whitespace();
-        let (Some(group), Some(rss)) = (fields.next(), fields.next()) else {
+        let (Some(group), Some(parent), Some(rss)) = (fields.next(), fields.next(), fields.next())
+        else {
             continue;
         };
-        if group.parse::<u32>().ok() == Some(pgid) {
+        if group.parse::<u32>().ok() == Some(pgid) || parent.parse::<u32>().ok() == Some(pgid) {
             total += rss.parse::<f64>().unwrap_or(0.0);
             found = true;
         }
