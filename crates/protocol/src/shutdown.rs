@@ -56,10 +56,11 @@ impl Tally {
 
 impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let calls = if self.served == 1 { "call" } else { "calls" };
         write!(
             f,
-            "stopped: {} calls served; of the {} on the line, {} finished and {} were cut \
-             off after the {:.1} s grace",
+            "stopped: {} {calls} served; of the {} on the line, {} finished and {} cut off \
+             after the {:.1} s grace",
             self.served,
             self.on_the_line,
             self.on_the_line - self.cut_off,
@@ -428,8 +429,8 @@ mod tests {
         };
         assert_eq!(
             tally.to_string(),
-            "stopped: 12 calls served; of the 3 on the line, 2 finished and 1 were cut off \
-             after the 5.0 s grace"
+            "stopped: 12 calls served; of the 3 on the line, 2 finished and 1 cut off after \
+             the 5.0 s grace"
         );
     }
 
