@@ -248,10 +248,7 @@ impl Operators {
             if left.is_zero() {
                 break;
             }
-            lines = match self.shared.changed.wait_timeout(lines, left) {
-                Ok((lines, _)) => lines,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            lines = self.shared.wait(lines, left);
         }
         self.cut_off_and_sum_up(lines);
         Ok(())
@@ -282,10 +279,7 @@ impl Operators {
             if left.is_zero() {
                 break;
             }
-            lines = match self.shared.changed.wait_timeout(lines, left) {
-                Ok((lines, _)) => lines,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            lines = self.shared.wait(lines, left);
         }
         self.cut_off_and_sum_up(lines);
         std::process::exit(0);
@@ -323,6 +317,15 @@ impl Shared {
         self.lines
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wait at most `left` for a line to close (or the summary to be printed), keeping the
+    /// table usable after a panic elsewhere, as `lines` does.
+    fn wait<'a>(&self, lines: MutexGuard<'a, Lines>, left: Duration) -> MutexGuard<'a, Lines> {
+        match self.changed.wait_timeout(lines, left) {
+            Ok((lines, _)) => lines,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
     }
 }
 
