@@ -179,12 +179,17 @@ impl Operators {
         };
         let own_number = loopback(listener.local_addr()?);
         let watcher = operators.clone();
+        // The thread names itself once it runs; wait for that, so that whoever counts the
+        // server's threads after this returns sees "shutdown", never a nameless extra one.
+        let (started, has_started) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("shutdown".into())
             .spawn(move || {
+                let _ = started.send(());
                 while !signals.wait().is_ok_and(|heard| heard.stop) {}
                 watcher.stop(own_number);
             })?;
+        let _ = has_started.recv();
         Ok(operators)
     }
 
