@@ -47,11 +47,12 @@ fn main() -> ExitCode {
 fn serve(options: Options) -> anyhow::Result<()> {
     let log = options.listen.log();
     let listener = protocol::listener::open(options.listen.socket_addr(7001))?;
+    // Ctrl-C: a thread of its own wakes the operator (see protocol::shutdown). Set up
+    // before we say "listening", so that a signal from then on finds it in place.
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
     cli::announce(NAME, listener.local_addr()?);
     println!("{NAME}: one operator: a second caller waits until the first one hangs up");
     let mut acceptor = Acceptor::new(NAME, log);
-    // Ctrl-C: a thread of its own wakes the operator (see protocol::shutdown).
-    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
 
     while !stop.requested() {
         // Blocks until a caller rings.

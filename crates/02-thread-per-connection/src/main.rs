@@ -75,6 +75,9 @@ fn serve(options: Options) -> anyhow::Result<()> {
     let log = options.listen.log();
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
     let listener = protocol::listener::open(options.listen.socket_addr(7002))?;
+    // Ctrl-C: a thread of its own wakes the operators (see protocol::shutdown). Set up
+    // before we say "listening", so that a signal from then on finds it in place.
+    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
     cli::announce(NAME, listener.local_addr()?);
 
     let board = Arc::new(Board::default());
@@ -114,8 +117,6 @@ fn serve(options: Options) -> anyhow::Result<()> {
     };
 
     let mut acceptor = Acceptor::new(NAME, log);
-    // Ctrl-C: a thread of its own wakes the operators (see protocol::shutdown).
-    let stop = Operators::on_signal(NAME, &listener, options.listen.grace)?;
     while !stop.requested() {
         let (stream, peer) = match acceptor.sort(listener.accept())? {
             Pickup::Call(stream, peer) => (stream, peer),

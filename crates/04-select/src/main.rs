@@ -68,8 +68,8 @@ fn serve(options: Options) -> anyhow::Result<()> {
          callers past that are turned away"
     );
     let listener = protocol::listener::open(options.listen.socket_addr(7004))?;
-    cli::announce(NAME, listener.local_addr()?);
     let signals = signals::install().context("cannot install the signal handlers")?;
+    cli::announce(NAME, listener.local_addr()?);
     let (log, grace) = (options.listen.log(), options.listen.grace);
     let tally = Switchboard::new(listener, signals, log, grace)?.run()?;
     tally.print(NAME);

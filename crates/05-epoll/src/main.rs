@@ -74,8 +74,8 @@ fn serve(options: Options) -> anyhow::Result<()> {
     }
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
     let listener = workers::listen(options.listen.socket_addr(7005), options.workers.count)?;
-    cli::announce(NAME, listener.local_addr()?);
     let signals = signals::install().context("cannot install the signal handlers")?;
+    cli::announce(NAME, listener.local_addr()?);
     let workers = Workers::start(listener.local_addr()?, &options)?;
     let (log, grace) = (options.listen.log(), options.listen.grace);
     let tally = Switchboard::new(listener, signals, workers, log, grace)?.run()?;

@@ -70,14 +70,16 @@ fn serve(options: Options) -> anyhow::Result<()> {
     println!("{NAME}: {}", protocol::fd_limit::raise()?);
     let listener = protocol::listener::open(options.listen.socket_addr(7006))?;
     listener.set_nonblocking(true)?;
+    // Ctrl-C and `kill` arrive as one more readable descriptor (see protocol::signals), in
+    // place before we say "listening".
+    let signals = signals::install()?;
     cli::announce(NAME, listener.local_addr()?);
     println!("{NAME}: one thread, one reactor; every caller is a handful of callbacks");
 
     let mut reactor = Reactor::new()?;
     let exchange = Rc::new(Exchange::new(log, options.listen.grace));
     let listener = Rc::new(reactor.watch(listener)?);
-    // Ctrl-C and `kill` arrive as one more readable descriptor (see protocol::signals).
-    let signals = Rc::new(RefCell::new(reactor.watch(signals::install()?)?));
+    let signals = Rc::new(RefCell::new(reactor.watch(signals)?));
     // The first callbacks. Everything else is registered by callbacks themselves.
     let acceptor = Acceptor::new(NAME, log);
     wait_for_callers(&mut reactor, listener.clone(), acceptor, exchange.clone());

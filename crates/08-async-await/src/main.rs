@@ -133,6 +133,9 @@ async fn take_calls(options: Options) -> anyhow::Result<()> {
     let listener = protocol::listener::open(options.listen.socket_addr(7008))?;
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
+    // Ctrl-C or SIGTERM: every task holds a clone and sees the stop (protocol::shutdown). In
+    // place before we say "listening".
+    let stop = Stop::on_signal(options.listen.grace)?;
     cli::announce(NAME, listener.local_addr()?);
     match options.runtime {
         Runtime::CurrentThread => println!("{NAME}: one thread runs every caller's task"),
@@ -158,8 +161,6 @@ async fn take_calls(options: Options) -> anyhow::Result<()> {
             LookUp::OnABlockingThread
         }
     };
-    // Ctrl-C or SIGTERM: every task holds a clone and sees the stop (protocol::shutdown).
-    let stop = Stop::on_signal(options.listen.grace)?;
     let mut acceptor = Acceptor::new(NAME, log);
     // Every caller's task, so that we can wait for them at the end.
     let mut calls = JoinSet::new();

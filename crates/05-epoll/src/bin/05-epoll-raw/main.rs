@@ -64,8 +64,8 @@ mod raw {
         println!("{NAME}: {}", protocol::fd_limit::raise()?);
         let listener = protocol::listener::open(options.listen.socket_addr(7005))?;
         listener.set_nonblocking(true)?;
-        cli::announce(NAME, listener.local_addr()?);
         let mut signals = protocol::signals::install().context("signal handlers")?;
+        cli::announce(NAME, listener.local_addr()?);
         let (listener_fd, signals_fd) = (listener.as_raw_fd(), signals.as_raw_fd());
         let mut board = Switchboard {
             listener: Some(listener),
