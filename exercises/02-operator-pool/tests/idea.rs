@@ -38,8 +38,46 @@ const POOL_CRATES: &[&str] = &[
     "blocking",
 ];
 
+/// What the exercise's Cargo.toml gives the server. A crate beyond these is refused too, pool
+/// or not: no list of pool crates is ever complete, and std is all the exercise needs.
+const GIVEN: &[&str] = &["anyhow", "clap", "protocol", "step01-blocking-echo"];
+
 #[test]
 fn the_pool_is_written_by_hand() {
+    let listing = dependency_tree(&["--prefix", "depth"]);
+    // `--prefix depth` puts the depth before each name: "0ex02-operator-pool v0.1.0 (..)".
+    let mut borrowed = Vec::new();
+    let mut added = Vec::new();
+    for line in listing.lines() {
+        let depth_digits = line.bytes().take_while(u8::is_ascii_digit).count();
+        let (depth, rest) = line.split_at(depth_digits);
+        let Some(name) = rest.split_whitespace().next() else {
+            continue;
+        };
+        if POOL_CRATES.contains(&name) && !borrowed.contains(&name) {
+            borrowed.push(name);
+        }
+        if depth == "1" && !GIVEN.contains(&name) && !added.contains(&name) {
+            added.push(name);
+        }
+    }
+    assert!(
+        borrowed.is_empty(),
+        "the server depends on {borrowed:?}, which would run the pool for you\nhint: the \
+         exercise is the pool itself: std::thread and one std::sync::mpsc channel are enough \
+         (see the README)"
+    );
+    assert!(
+        added.is_empty(),
+        "Cargo.toml adds {added:?} to what the exercise gives ({GIVEN:?})\nhint: a crate \
+         that runs threads or queues calls for you does the exercise's work; std::thread and \
+         one std::sync::mpsc channel are enough (see the README), so take it out of \
+         [dependencies]"
+    );
+}
+
+/// `cargo tree` of this package's normal dependencies, with `extra` options.
+fn dependency_tree(extra: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let mut tree = std::process::Command::new(cargo);
@@ -48,29 +86,17 @@ fn the_pool_is_written_by_hand() {
         "--offline",
         "--edges",
         "normal",
-        "--prefix",
-        "none",
         "--manifest-path",
         manifest,
     ]);
+    tree.args(extra);
     let output = conformance::startup::output_within(tree, std::time::Duration::from_secs(60));
     assert!(
         output.status.success(),
         "cargo tree failed: {}",
         conformance::truncate_message(&String::from_utf8_lossy(&output.stderr), 300)
     );
-    let listing = String::from_utf8_lossy(&output.stdout);
-    let borrowed: Vec<&str> = listing
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| POOL_CRATES.contains(name))
-        .collect();
-    assert!(
-        borrowed.is_empty(),
-        "the server depends on {borrowed:?}, which would run the pool for you\nhint: the \
-         exercise is the pool itself: std::thread and one std::sync::mpsc channel are enough \
-         (see the README)"
-    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `--pool 3` means three operators: the server runs the accept loop's thread and three
