@@ -28,7 +28,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use clap::Parser;
 use limits::{MapRoom, Memory};
 use protocol::cli;
@@ -53,7 +52,7 @@ struct Options {
 
     /// Stack reserved for each thread: bytes, or with a K, M, G, T, P or E suffix (64K, 2M).
     /// Rust's default for spawned threads is 2M.
-    #[arg(long, default_value = "2M", value_parser = parse_size)]
+    #[arg(long, default_value = "2M", value_parser = stack_size)]
     stack_size: usize,
 }
 
@@ -317,24 +316,10 @@ impl fmt::Display for Bytes {
     }
 }
 
-/// `65536`, `64K`, `2M`, `1G`, `1E` → bytes.
-fn parse_size(text: &str) -> anyhow::Result<usize> {
-    let text = text.trim();
-    let (digits, scale) = match text.char_indices().last() {
-        Some((at, 'k' | 'K')) => (&text[..at], 1 << 10),
-        Some((at, 'm' | 'M')) => (&text[..at], 1 << 20),
-        Some((at, 'g' | 'G')) => (&text[..at], 1 << 30),
-        Some((at, 't' | 'T')) => (&text[..at], 1u64 << 40),
-        Some((at, 'p' | 'P')) => (&text[..at], 1u64 << 50),
-        Some((at, 'e' | 'E')) => (&text[..at], 1u64 << 60),
-        _ => (text, 1),
-    };
-    let Ok(number) = digits.parse::<u64>() else {
-        bail!("{text:?} is not a size (examples: 65536, 64K, 2M)");
-    };
-    match number.checked_mul(scale).map(usize::try_from) {
-        Some(Ok(bytes)) if bytes >= 16 * 1024 => Ok(bytes),
-        Some(Ok(_)) => bail!("a thread needs a stack of at least 16K"),
-        _ => bail!("{text} is more than this machine can address"),
+/// `--stack-size`: a size as `protocol::cli::parse_size` reads it, at least 16K.
+fn stack_size(text: &str) -> Result<usize, String> {
+    match cli::parse_size(text)? {
+        bytes if bytes >= 16 * 1024 => Ok(bytes),
+        _ => Err("a thread needs a stack of at least 16K".into()),
     }
 }

@@ -255,31 +255,17 @@ fn hand_to_may(listener: std::net::TcpListener) -> TcpListener {
     unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) }
 }
 
-/// `--stack-size`: bytes, or KiB with a `K` (or `KiB`) suffix.
+/// `--stack-size`: a size as `protocol::cli::parse_size` reads it, from 8K to 8M, in whole
+/// KiB: may takes the size in machine words and treats an odd count specially.
 fn parse_stack_size(text: &str) -> Result<usize, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let (digits, unit) = match lower
-        .strip_suffix("kib")
-        .or_else(|| lower.strip_suffix('k'))
-    {
-        Some(digits) => (digits, 1024),
-        None => (lower.as_str(), 1),
-    };
-    let bytes = digits
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .ok_or_else(|| format!("{text:?} is not a size; try 16384 or 16K"))?;
     const MIN: usize = 8 * 1024;
     const MAX: usize = 8 * 1024 * 1024;
-    if !(MIN..=MAX).contains(&bytes) {
-        return Err(format!(
+    match cli::parse_size(text)? {
+        bytes if (MIN..=MAX).contains(&bytes) => Ok(bytes / 1024 * 1024),
+        _ => Err(format!(
             "a coroutine stack must be between {}K and {}K",
             MIN / 1024,
             MAX / 1024
-        ));
+        )),
     }
-    // Whole KiB: may takes the size in machine words and treats an odd count specially.
-    Ok(bytes / 1024 * 1024)
 }

@@ -163,3 +163,48 @@ mod tests {
         assert!(parse_grace("61").is_err());
     }
 }
+
+/// A size on the command line (`--stack-size`): bytes, or a whole number with a binary
+/// suffix, any case, with or without `iB`: `65536`, `64K`, `64KiB`, `2M`, `1G`, `1E`. A step
+/// checks its own bounds on the result.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let number = lower
+        .strip_suffix("ib")
+        .filter(|rest| rest.ends_with(|c: char| c.is_ascii_alphabetic()))
+        .unwrap_or(&lower);
+    let (digits, shift) = match number.char_indices().last() {
+        Some((at, unit @ ('k' | 'm' | 'g' | 't' | 'p' | 'e'))) => {
+            let power = "kmgtpe".find(unit).unwrap_or(0) as u32 + 1;
+            (&number[..at], 10 * power)
+        }
+        _ => (number, 0),
+    };
+    let Ok(count) = digits.trim().parse::<u64>() else {
+        return Err(format!("{text:?} is not a size (examples: 65536, 64K, 2M)"));
+    };
+    count
+        .checked_mul(1u64 << shift)
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .ok_or_else(|| format!("{text} is more than this machine can address"))
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_as_people_write_them() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("64kib"), Ok(64 << 10));
+        assert_eq!(parse_size(" 2M "), Ok(2 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1E"), Ok(1 << 60));
+        for bad in ["lots", "", "K", "-3K", "1.5M", "2X", "ib"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} was taken for a size");
+        }
+        assert!(parse_size("16E").is_err(), "16 EiB does not fit in 64 bits");
+    }
+}
