@@ -120,13 +120,20 @@ fn serve(options: Options) -> anyhow::Result<()> {
             .max(1) as usize,
         request_deadline: Duration::from_secs(options.request_secs),
     };
+    // The stop (protocol::shutdown), in place before we say "listening": hanging /waits
+    // answer "nothing new" at once, requests in flight finish, and every connection closes
+    // (connections.rs). Its task runs on the runtime, hence `enter`.
+    let stop = {
+        let _in_the_runtime = runtime.enter();
+        Stop::on_signal(options.listen.grace)?
+    };
     println!("{NAME}: listening on {addr}");
     println!(
         "{NAME}: open http://{addr}/ in two browser windows; {} worker threads serve them all \
          (at most {} connections)",
         options.workers, bounds.max_connections
     );
-    runtime.block_on(chat(listener, options, bounds))
+    runtime.block_on(chat(listener, options, bounds, stop))
 }
 
 /// Open the room and serve it until Ctrl-C or SIGTERM.
@@ -134,12 +141,10 @@ async fn chat(
     listener: TcpListener,
     options: Options,
     bounds: connections::Bounds,
+    stop: Stop,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    // The stop (protocol::shutdown): hanging /waits answer "nothing new" at once, requests in
-    // flight finish, and every connection closes (connections.rs).
-    let stop = Stop::on_signal(options.listen.grace)?;
     let log = options.listen.log();
     let room = Arc::new(Room::new(
         Duration::from_secs(options.wait_secs),
