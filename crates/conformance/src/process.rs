@@ -27,10 +27,21 @@ pub fn descriptor_count(pid: u32) -> usize {
 
 /// Wait up to `timeout` until `probe()` is at least `wanted`; the last value seen.
 pub fn reaches(wanted: usize, timeout: Duration, probe: impl Fn() -> usize) -> usize {
+    poll_until(timeout, probe, |seen| seen >= wanted)
+}
+
+/// Wait up to `timeout` until `probe()` is exactly `wanted`; the last value seen. For a count
+/// that may pass through other values first (a thread that exists for a moment before it
+/// names itself), where "at least" would stop too early.
+pub fn reaches_exactly(wanted: usize, timeout: Duration, probe: impl Fn() -> usize) -> usize {
+    poll_until(timeout, probe, |seen| seen == wanted)
+}
+
+fn poll_until(timeout: Duration, probe: impl Fn() -> usize, done: impl Fn(usize) -> bool) -> usize {
     let deadline = Instant::now() + timeout;
     loop {
         let seen = probe();
-        if seen >= wanted || Instant::now() >= deadline {
+        if done(seen) || Instant::now() >= deadline {
             return seen;
         }
         std::thread::sleep(Duration::from_millis(20));

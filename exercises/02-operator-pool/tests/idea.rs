@@ -44,8 +44,8 @@ const GIVEN: &[&str] = &["anyhow", "clap", "protocol", "step01-blocking-echo"];
 
 #[test]
 fn the_pool_is_written_by_hand() {
-    let listing = dependency_tree(&["--prefix", "depth"]);
-    // `--prefix depth` puts the depth before each name: "0ex02-operator-pool v0.1.0 (..)".
+    let listing = dependency_tree();
+    // Each line is a depth, then a name: "0ex02-operator-pool v0.1.0 (..)", "1anyhow v1.0.98".
     let mut borrowed = Vec::new();
     let mut added = Vec::new();
     for line in listing.lines() {
@@ -76,8 +76,8 @@ fn the_pool_is_written_by_hand() {
     );
 }
 
-/// `cargo tree` of this package's normal dependencies, with `extra` options.
-fn dependency_tree(extra: &[&str]) -> String {
+/// `cargo tree` of this package's normal dependencies, each line prefixed by its depth.
+fn dependency_tree() -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let mut tree = std::process::Command::new(cargo);
@@ -86,10 +86,11 @@ fn dependency_tree(extra: &[&str]) -> String {
         "--offline",
         "--edges",
         "normal",
+        "--prefix",
+        "depth",
         "--manifest-path",
         manifest,
     ]);
-    tree.args(extra);
     let output = conformance::startup::output_within(tree, std::time::Duration::from_secs(60));
     assert!(
         output.status.success(),
@@ -109,7 +110,8 @@ fn the_pool_has_exactly_its_operators() {
     use std::time::Duration;
     let server = Server::start(SERVER, &["--pool", "3"]).unwrap_or_else(|e| panic!("{e:#}"));
     let pid = server.pid();
-    let hired = settles_at(4, Duration::from_secs(2), || working_threads(pid));
+    let hired =
+        conformance::process::reaches_exactly(4, Duration::from_secs(2), || working_threads(pid));
     assert!(
         hired == 4,
         "with --pool 3 and no caller yet the server runs {hired} thread(s), not 4 (the accept \
@@ -131,20 +133,6 @@ fn the_pool_has_exactly_its_operators() {
          loop and three operators)\nhint: hire exactly `operators` threads up front, and \
          start no thread per call"
     );
-}
-
-/// Polls `probe` until it gives `wanted`, or the time is up; returns what it gave last.
-/// (Threads come and go for a moment as a server starts; only a steady count is judged.)
-#[cfg(target_os = "linux")]
-fn settles_at(wanted: usize, timeout: std::time::Duration, probe: impl Fn() -> usize) -> usize {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let seen = probe();
-        if seen == wanted || std::time::Instant::now() >= deadline {
-            return seen;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 /// The server's threads, less the one that waits for Ctrl-C if it stops gracefully
