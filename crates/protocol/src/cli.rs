@@ -174,12 +174,20 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .strip_suffix("ib")
         .filter(|rest| rest.ends_with(|c: char| c.is_ascii_alphabetic()))
         .unwrap_or(&lower);
-    let (digits, shift) = match number.char_indices().last() {
-        Some((at, unit @ ('k' | 'm' | 'g' | 't' | 'p' | 'e'))) => {
-            let power = "kmgtpe".find(unit).unwrap_or(0) as u32 + 1;
-            (&number[..at], 10 * power)
-        }
-        _ => (number, 0),
+    let shift = match number.chars().last() {
+        Some('k') => 10,
+        Some('m') => 20,
+        Some('g') => 30,
+        Some('t') => 40,
+        Some('p') => 50,
+        Some('e') => 60,
+        _ => 0,
+    };
+    // A unit is one ASCII letter: take it off the digits.
+    let digits = if shift == 0 {
+        number
+    } else {
+        &number[..number.len() - 1]
     };
     let Ok(count) = digits.trim().parse::<u64>() else {
         return Err(format!("{text:?} is not a size (examples: 65536, 64K, 2M)"));

@@ -360,23 +360,11 @@ impl fmt::Display for StoppedBy {
     }
 }
 
-/// `65536`, `64K`, `2M`, `1G`, `1E` → bytes (at least 16K), for `--stack-size`.
+/// `--stack-size`: a size as `protocol::cli::parse_size` reads it (`65536`, `64K`, `2M`,
+/// `1E`), at least 16K.
 pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let (digits, scale): (&str, u64) = match text.char_indices().last() {
-        Some((at, 'k' | 'K')) => (&text[..at], 1 << 10),
-        Some((at, 'm' | 'M')) => (&text[..at], 1 << 20),
-        Some((at, 'g' | 'G')) => (&text[..at], 1 << 30),
-        Some((at, 't' | 'T')) => (&text[..at], 1 << 40),
-        Some((at, 'e' | 'E')) => (&text[..at], 1 << 60),
-        _ => (text, 1),
-    };
-    let Ok(number) = digits.parse::<u64>() else {
-        return Err(format!("{text:?} is not a size (examples: 65536, 64K, 2M)"));
-    };
-    match number.checked_mul(scale).map(usize::try_from) {
-        Some(Ok(bytes)) if bytes >= 16 * 1024 => Ok(bytes),
-        Some(Ok(_)) => Err("a thread needs a stack of at least 16K".into()),
-        _ => Err(format!("{text} is more than this machine can address")),
+    match protocol::cli::parse_size(text)? {
+        bytes if bytes >= 16 * 1024 => Ok(bytes),
+        _ => Err("a thread needs a stack of at least 16K".into()),
     }
 }
